@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# sudo npm test: the whole suite. Unit tests, then integration tests on real
+# kernel objects and a real registry, then the browser tests; finally checks
+# that nothing of the playground's is left on the host.
+set -euo pipefail
+source "$(dirname "$0")/setup.sh"
+need_root test
+# The tests' own parts: a real registry, skopeo to push images into it, a
+# static busybox to build a tiny image, Debian's Chromium for Playwright.
+apt_install docker-registry skopeo busybox-static chromium ca-certificates
+
+npx --no-install tsc --noEmit
+npx --no-install vitest run
+echo "leak check: playground doctor --leaks"
+node bin/playground.mjs doctor --leaks

@@ -1,0 +1,112 @@
+// Every setting of the playground, read from the environment once, validated,
+// with the defaults a classroom host needs. Nothing else reads process.env.
+import path from "node:path";
+import { z } from "zod";
+
+const byteSize = z
+  .string()
+  .regex(/^\d+(\.\d+)?[kmgKMG]?[bB]?$/, "expected a size such as 256m or 1g")
+  .transform(parseByteSize);
+
+/** "256m" → 268435456. Units are binary (k = 1024), as docker's --memory. */
+export function parseByteSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kmg]?)b?$/i.exec(text.trim());
+  if (!m) throw new Error(`invalid size "${text}": expected a number with an optional k, m or g`);
+  const scale = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as "" | "k" | "m" | "g"];
+  return Math.round(Number(m[1]) * scale);
+}
+
+const duration = z.coerce.number().int().positive();
+const csv = z
+  .string()
+  .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean));
+
+const schema = z.object({
+  PLAYGROUND_DATA_DIR: z.string().default("/var/lib/playground"),
+  PLAYGROUND_REGISTRY_MIRROR: z.url().optional(),
+  PLAYGROUND_INSECURE_REGISTRIES: csv.default([]),
+  PLAYGROUND_UID_BASE: z.coerce.number().int().min(1).default(100000),
+  PLAYGROUND_UID_COUNT: z.coerce.number().int().min(1).default(65536),
+  PLAYGROUND_MEMORY: byteSize.default(256 * 1024 ** 2),
+  PLAYGROUND_CPUS: z.coerce.number().positive().max(1024).default(0.5),
+  PLAYGROUND_PIDS_LIMIT: z.coerce.number().int().positive().default(512),
+  PLAYGROUND_WRITABLE_LAYER_SIZE: byteSize.default(1024 ** 3),
+  PLAYGROUND_UPLINK: z.string().optional(),
+  PLAYGROUND_PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+  PLAYGROUND_HOST: z.string().default("0.0.0.0"),
+  PLAYGROUND_IMAGE: z.string().default("alpine:latest"),
+  PLAYGROUND_INSTRUCTOR_TOKEN: z.string().min(8).optional(),
+  PLAYGROUND_ADMIN_TOKEN: z.string().min(8).optional(),
+  PLAYGROUND_MAX_SESSIONS: z.coerce.number().int().positive().default(50),
+  PLAYGROUND_GRACE_SECONDS: duration.default(5 * 60),
+  PLAYGROUND_IDLE_SECONDS: duration.default(30 * 60),
+  PLAYGROUND_LIFETIME_SECONDS: duration.default(4 * 60 * 60),
+  PLAYGROUND_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+});
+
+export interface Config {
+  /** Root of all state: image store, container directories, the SQLite record. */
+  dataDir: string;
+  /** Where docker.io images are fetched from instead of Docker Hub, like dockerd's registry-mirrors. */
+  registryMirror?: string;
+  /** host[:port] entries that may be spoken to over plain HTTP. */
+  insecureRegistries: string[];
+  /** Host uid/gid that container root maps to, and how many ids the container gets. */
+  uidBase: number;
+  uidCount: number;
+  container: {
+    memoryBytes: number;
+    cpus: number;
+    pidsLimit: number;
+    writableLayerBytes: number;
+    /** Interface NAT sends traffic out of; detected from the default route when unset. */
+    uplink?: string;
+  };
+  web: {
+    port: number;
+    host: string;
+    image: string;
+    instructorToken?: string;
+    adminToken?: string;
+    maxSessions: number;
+    graceMs: number;
+    idleMs: number;
+    lifetimeMs: number;
+  };
+  logLevel: string;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    throw new Error(`invalid setting ${String(first.path[0])}: ${first.message}`);
+  }
+  const e = parsed.data;
+  return {
+    dataDir: path.resolve(e.PLAYGROUND_DATA_DIR),
+    registryMirror: e.PLAYGROUND_REGISTRY_MIRROR,
+    insecureRegistries: e.PLAYGROUND_INSECURE_REGISTRIES,
+    uidBase: e.PLAYGROUND_UID_BASE,
+    uidCount: e.PLAYGROUND_UID_COUNT,
+    container: {
+      memoryBytes: e.PLAYGROUND_MEMORY,
+      cpus: e.PLAYGROUND_CPUS,
+      pidsLimit: e.PLAYGROUND_PIDS_LIMIT,
+      writableLayerBytes: e.PLAYGROUND_WRITABLE_LAYER_SIZE,
+      uplink: e.PLAYGROUND_UPLINK,
+    },
+    web: {
+      port: e.PLAYGROUND_PORT,
+      host: e.PLAYGROUND_HOST,
+      image: e.PLAYGROUND_IMAGE,
+      instructorToken: e.PLAYGROUND_INSTRUCTOR_TOKEN,
+      adminToken: e.PLAYGROUND_ADMIN_TOKEN,
+      maxSessions: e.PLAYGROUND_MAX_SESSIONS,
+      graceMs: e.PLAYGROUND_GRACE_SECONDS * 1000,
+      idleMs: e.PLAYGROUND_IDLE_SECONDS * 1000,
+      lifetimeMs: e.PLAYGROUND_LIFETIME_SECONDS * 1000,
+    },
+    logLevel: e.PLAYGROUND_LOG_LEVEL,
+  };
+}

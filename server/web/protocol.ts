@@ -1,0 +1,86 @@
+// The socket.io protocol between the browser and the server, shared by both
+// sides. Everything a browser sends is validated against these schemas before
+// the server acts on it: the browser is untrusted.
+import { z } from "zod";
+
+/** Largest chunk of keyboard input accepted in one message (a big paste is split by the client). */
+export const MAX_INPUT_BYTES = 64 * 1024;
+
+export const StartRequest = z.object({
+  name: z.string().trim().max(40).regex(/^[\p{L}\p{N} ._'-]*$/u, "letters, digits, spaces and . _ ' - only").optional(),
+});
+export const Resize = z.object({
+  cols: z.number().int().min(2).max(500),
+  rows: z.number().int().min(2).max(200),
+});
+export const Input = z.string().max(MAX_INPUT_BYTES);
+/** Flow control: the client reports how many output characters it has rendered. */
+export const Ack = z.number().int().nonnegative();
+export const SessionId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
+
+/** What a student's page is told about its session. */
+export interface SessionInfo {
+  id: string;
+  containerId: string;
+  image: string;
+  hostname: string;
+  ip: string;
+  studentName?: string;
+  startedAt: string;
+  /** When the session ends by its lifetime limit (ISO time). */
+  expiresAt: string;
+}
+
+/** A row of the instructor's live list. */
+export interface SessionRow {
+  id: string;
+  studentName?: string;
+  containerId?: string;
+  image: string;
+  state: "starting" | "running" | "ended";
+  startedAt: string;
+  lastActivityAt: string;
+  endedAt?: string;
+  endReason?: string;
+  cpuPercent?: number;
+  memoryBytes?: number;
+  pids?: number;
+  ip?: string;
+  attached: boolean;
+}
+
+/** Student namespace "/": events the server emits. */
+export interface StudentServerEvents {
+  /** Sent on connect: the session this browser already has, or null. */
+  session: (info: SessionInfo | null) => void;
+  /** Terminal output (also the scrollback replay after a reattach). */
+  output: (data: string) => void;
+  /** Human-readable progress while the image is pulled or the container starts. */
+  progress: (line: string) => void;
+  ended: (reason: string) => void;
+  /** A request was refused (bad input, playground full, start failed). */
+  failure: (message: string) => void;
+}
+
+/** Student namespace "/": events the browser emits. */
+export interface StudentClientEvents {
+  start: (request: z.input<typeof StartRequest>) => void;
+  input: (data: string) => void;
+  resize: (size: z.input<typeof Resize>) => void;
+  ack: (chars: number) => void;
+}
+
+/** Instructor namespace "/instructor" (token in the handshake auth): server → browser. */
+export interface InstructorServerEvents {
+  sessions: (rows: SessionRow[]) => void;
+  /** Output of the watched session, replay first. */
+  output: (sessionId: string, data: string) => void;
+  failure: (message: string) => void;
+}
+
+/** Instructor namespace "/instructor": browser → server. */
+export interface InstructorClientEvents {
+  watch: (sessionId: string) => void;
+  unwatch: () => void;
+  end: (sessionId: string) => void;
+}
