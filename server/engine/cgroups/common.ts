@@ -1,0 +1,145 @@
+// Small pieces both cgroup drivers use: reading the kernel's files, emptying a
+// group of its processes, and naming sizes the way a student reads them.
+import fs from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Host } from "../host.ts";
+
+/**
+ * The id becomes a directory name under /sys/fs/cgroup: refuse anything that
+ * could climb out of the playground directory or name something else.
+ */
+export function checkCgroupId(id: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(id)) {
+    throw new Error(`invalid container id "${id}" for a cgroup: expected letters, digits, "_", "." or "-"`);
+  }
+  return id;
+}
+
+/** A file's text, or undefined when it does not exist (a controller this kernel lacks). */
+export async function readOptional(file: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(file, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+export async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.stat(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function isDirectory(dir: string): Promise<boolean> {
+  try {
+    return (await fs.stat(dir)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** A counter file such as memory.usage_in_bytes; 0 when the kernel does not provide it. */
+export async function readCounter(file: string): Promise<number> {
+  const text = await readOptional(file);
+  if (text === undefined) return 0;
+  const value = Number(text.trim());
+  return Number.isFinite(value) ? value : 0;
+}
+
+/** One "key value" line of a flat-keyed file (memory.events, cpu.stat, memory.oom_control). */
+export function keyedValue(text: string | undefined, key: string): number | undefined {
+  if (text === undefined) return undefined;
+  for (const line of text.split("\n")) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k === key && v !== undefined && Number.isFinite(Number(v))) return Number(v);
+  }
+  return undefined;
+}
+
+/** Names of the sub-directories of `dir` (each one a child cgroup); none when it is absent. */
+export async function childDirs(dir: string): Promise<string[]> {
+  try {
+    const entries = await fs.readdir(dir, { withFileTypes: true });
+    return entries.filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw error;
+  }
+}
+
+/** Pids listed in a cgroup.procs file. */
+export async function readPids(procsFile: string): Promise<number[]> {
+  const text = (await readOptional(procsFile)) ?? "";
+  return text
+    .split("\n")
+    .map((line) => Number(line.trim()))
+    .filter((pid) => Number.isInteger(pid) && pid > 0);
+}
+
+/** "268435456" → "256 MiB", for step titles a student reads. */
+export function formatBytes(bytes: number): string {
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1 && value % 1024 === 0) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value} ${units[unit]}`;
+}
+
+/** CFS bandwidth: the container may run `cpus × period` microseconds in every period. */
+export const CFS_PERIOD_US = 100_000;
+/** The kernel's smallest accepted quota. */
+const CFS_MIN_QUOTA_US = 1_000;
+
+export function cfsQuotaUs(cpus: number): number {
+  return Math.max(CFS_MIN_QUOTA_US, Math.round(cpus * CFS_PERIOD_US));
+}
+
+const EMPTY_TIMEOUT_MS = 10_000;
+const POLL_MS = 20;
+
+/**
+ * Kill, with SIGKILL, every process listed in the groups' cgroup.procs files,
+ * again and again until all of them are empty: a process may fork between our
+ * reading the list and the kill reaching it (a fork bomb does little else).
+ * Every pid listed there belongs to the container, so killing it is ours to do.
+ * (A pid could in theory exit and be reused by an unrelated process in the
+ * instant between the read and the kill; cgroup v2's cgroup.kill has no such
+ * gap, which is why the v2 driver prefers it.)
+ */
+export async function killUntilEmpty(host: Host, procsFiles: string[]): Promise<void> {
+  const deadline = Date.now() + EMPTY_TIMEOUT_MS;
+  for (;;) {
+    const pids = [...new Set((await Promise.all(procsFiles.map(readPids))).flat())];
+    if (pids.length === 0) return;
+    if (Date.now() > deadline) {
+      throw new Error(`processes ${pids.join(", ")} are still in the container's cgroup after SIGKILL`);
+    }
+    await host.exec(
+      "kill every process still in the container (SIGKILL)",
+      ["kill", "-KILL", ...pids.map(String)],
+      // A process may already have exited between the read and the kill.
+      { allowFailure: true },
+    );
+    await sleep(POLL_MS);
+  }
+}
+
+/** Wait until no process is listed in any of the files (after cgroup.kill). */
+export async function waitUntilEmpty(procsFiles: string[]): Promise<void> {
+  const deadline = Date.now() + EMPTY_TIMEOUT_MS;
+  for (;;) {
+    const pids = (await Promise.all(procsFiles.map(readPids))).flat();
+    if (pids.length === 0) return;
+    if (Date.now() > deadline) {
+      throw new Error(`processes ${pids.join(", ")} are still in the container's cgroup after it was killed`);
+    }
+    await sleep(POLL_MS);
+  }
+}

@@ -1,0 +1,50 @@
+// What a control group is to the rest of the engine, whatever the kernel's
+// cgroup version. A control group is a set of processes the kernel accounts
+// for together and holds to limits: here, how much memory a container may use,
+// how much CPU time it gets and how many processes it may have.
+import type { Host } from "../host.ts";
+
+export interface CgroupLimits {
+  memoryBytes: number;
+  /** Share of one CPU: 0.5 is half a core, 2 is two cores. */
+  cpus: number;
+  pidsLimit: number;
+}
+
+export interface CgroupStats {
+  memoryBytes: number;
+  /** Infinity when the group has no memory limit. */
+  memoryLimitBytes: number;
+  cpuUsageNs: number;
+  pids: number;
+  oomKills: number;
+}
+
+export interface Cgroup {
+  /** The container's short id: the directory name under `playground/`. */
+  readonly id: string;
+  /** The cgroup.procs file of each hierarchy: write a pid to each to move that process in. */
+  readonly procsFiles: string[];
+  /**
+   * Host directories to bind read-only into the container under /sys/fs/cgroup,
+   * so that students can read their own limits there (targets are paths inside the container).
+   */
+  readonly mounts: { source: string; target: string }[];
+  stats(): Promise<CgroupStats>;
+  /** Kill every process left in the group, wait until it is empty, remove it. Idempotent. */
+  destroy(host: Host): Promise<void>;
+}
+
+export interface CgroupDriver {
+  readonly version: 1 | 2;
+  create(host: Host, id: string, limits: CgroupLimits): Promise<Cgroup>;
+  /** A handle on a group made earlier, possibly by another process. Touches nothing. */
+  open(id: string): Cgroup;
+  /** Ids of every playground group present, live or leaked. */
+  list(): Promise<string[]>;
+  /** Remove the `playground` parent directories once no group is left in them. */
+  removeParent(host: Host): Promise<void>;
+}
+
+/** The directory every playground group lives in, below each hierarchy's root. */
+export const PARENT_DIR = "playground";

@@ -1,0 +1,210 @@
+// cgroup v1 ("legacy", and the "hybrid" layout of this machine): every
+// controller is its own tree, mounted at /sys/fs/cgroup/<controller>. A
+// container therefore gets one directory per controller we use
+// (memory, cpu, cpuacct, pids), and its process must be written into the
+// cgroup.procs file of each of them.
+//
+// Quirks of v1 this file copes with:
+//  - cpu and cpuacct may be mounted together (/sys/fs/cgroup/cpu,cpuacct with
+//    symlinks) or apart (as here); a shared tree is made and joined once.
+//  - swap is limited through memory.memsw.limit_in_bytes (memory + swap), which
+//    exists only when the kernel accounts swap; it may never be below
+//    memory.limit_in_bytes, so the plain limit is written first.
+//  - memory.use_hierarchy decides whether a child's memory also counts in its
+//    parent; it can only be changed while the parent has no children.
+import path from "node:path";
+import type { Host } from "../host.ts";
+import {
+  CFS_PERIOD_US,
+  cfsQuotaUs,
+  checkCgroupId,
+  childDirs,
+  exists,
+  formatBytes,
+  isDirectory,
+  keyedValue,
+  killUntilEmpty,
+  readCounter,
+  readOptional,
+} from "./common.ts";
+import { PARENT_DIR, type Cgroup, type CgroupDriver, type CgroupLimits, type CgroupStats } from "./types.ts";
+
+/** One mounted v1 tree, and which of our controllers it carries. */
+export interface V1Hierarchy {
+  /** Where the tree is mounted, e.g. /sys/fs/cgroup/memory. */
+  dir: string;
+  /** Controllers attached to this tree that we use ("cpu", "cpuacct" when co-mounted). */
+  controllers: string[];
+}
+
+export class CgroupV1Driver implements CgroupDriver {
+  readonly version = 1 as const;
+
+  constructor(private readonly hierarchies: V1Hierarchy[]) {
+    for (const needed of ["memory", "cpu", "cpuacct", "pids"]) {
+      if (!hierarchies.some((h) => h.controllers.includes(needed))) {
+        throw new Error(`cgroup v1 controller "${needed}" is not mounted under /sys/fs/cgroup`);
+      }
+    }
+  }
+
+  private dirOf(controller: string): string {
+    return this.hierarchies.find((h) => h.controllers.includes(controller))!.dir;
+  }
+
+  open(id: string): Cgroup {
+    checkCgroupId(id);
+    return new CgroupV1(
+      id,
+      this.hierarchies.map((h) => ({ ...h, group: path.join(h.dir, PARENT_DIR, id) })),
+      (c) => path.join(this.dirOf(c), PARENT_DIR, id),
+    );
+  }
+
+  async create(host: Host, id: string, limits: CgroupLimits): Promise<Cgroup> {
+    const cgroup = this.open(id);
+    try {
+      for (const h of this.hierarchies) {
+        await this.ensureParent(host, h);
+        await host.mkdir(
+          `make the container's cgroup in the ${h.controllers.join(",")} hierarchy`,
+          path.join(h.dir, PARENT_DIR, id),
+        );
+      }
+      await this.limitMemory(host, path.join(this.dirOf("memory"), PARENT_DIR, id), limits.memoryBytes);
+      await this.limitCpu(host, path.join(this.dirOf("cpu"), PARENT_DIR, id), limits.cpus);
+      await host.writeFile(
+        `allow at most ${limits.pidsLimit} processes, so a fork bomb stops there`,
+        path.join(this.dirOf("pids"), PARENT_DIR, id, "pids.max"),
+        String(limits.pidsLimit),
+      );
+    } catch (error) {
+      // Leave no half-made group behind; the original error is what matters.
+      await cgroup.destroy(host).catch(() => {});
+      throw error;
+    }
+    return cgroup;
+  }
+
+  private async ensureParent(host: Host, h: V1Hierarchy): Promise<void> {
+    const parent = path.join(h.dir, PARENT_DIR);
+    if (await isDirectory(parent)) return;
+    await host.mkdir(`make the playground's parent cgroup in the ${h.controllers.join(",")} hierarchy`, parent);
+    // Older kernels default memory.use_hierarchy to 0: then a child's memory
+    // would not show in the parent's totals. Newer ones (5.x and later) fix it
+    // at 1, and the file reads 1 already.
+    const useHierarchy = path.join(parent, "memory.use_hierarchy");
+    if (h.controllers.includes("memory") && (await readOptional(useHierarchy))?.trim() === "0") {
+      await host.writeFile(
+        "count each container's memory in the playground parent group too",
+        useHierarchy,
+        "1",
+      );
+    }
+  }
+
+  private async limitMemory(host: Host, group: string, bytes: number): Promise<void> {
+    await host.writeFile(
+      `limit memory to ${formatBytes(bytes)}`,
+      path.join(group, "memory.limit_in_bytes"),
+      String(bytes),
+    );
+    const memsw = path.join(group, "memory.memsw.limit_in_bytes");
+    if (await exists(memsw)) {
+      await host.writeFile(
+        `allow no swap beyond that: memory plus swap also limited to ${formatBytes(bytes)}`,
+        memsw,
+        String(bytes),
+      );
+    } else {
+      // This kernel does not account swap per group (booted without
+      // swapaccount), so there is no memory+swap limit to set. Swappiness 0
+      // tells it not to move this group's memory to swap at all, so the
+      // memory limit is the whole allowance and reaching it means an OOM kill.
+      await host.writeFile(
+        "keep the container's memory out of swap (this kernel cannot limit swap per group)",
+        path.join(group, "memory.swappiness"),
+        "0",
+      );
+    }
+  }
+
+  private async limitCpu(host: Host, group: string, cpus: number): Promise<void> {
+    const quota = cfsQuotaUs(cpus);
+    await host.writeFile(
+      `share CPU time out in periods of ${CFS_PERIOD_US / 1000} ms`,
+      path.join(group, "cpu.cfs_period_us"),
+      String(CFS_PERIOD_US),
+    );
+    await host.writeFile(
+      `allow ${quota / 1000} ms of CPU time in each period: ${cpus} CPU`,
+      path.join(group, "cpu.cfs_quota_us"),
+      String(quota),
+    );
+  }
+
+  async list(): Promise<string[]> {
+    const ids = new Set<string>();
+    for (const h of this.hierarchies) {
+      for (const id of await childDirs(path.join(h.dir, PARENT_DIR))) ids.add(id);
+    }
+    return [...ids].sort();
+  }
+
+  async removeParent(host: Host): Promise<void> {
+    for (const h of this.hierarchies) {
+      const parent = path.join(h.dir, PARENT_DIR);
+      if ((await isDirectory(parent)) && (await childDirs(parent)).length === 0) {
+        await host.rmdir(`remove the playground's parent cgroup in the ${h.controllers.join(",")} hierarchy`, parent);
+      }
+    }
+  }
+}
+
+/** v1 spells "no limit" as a huge page-aligned number (9223372036854771712). */
+function unlimitedAsInfinity(bytes: number): number {
+  return bytes >= 2 ** 62 ? Infinity : bytes;
+}
+
+class CgroupV1 implements Cgroup {
+  readonly procsFiles: string[];
+  readonly mounts: { source: string; target: string }[];
+
+  constructor(
+    readonly id: string,
+    private readonly groups: (V1Hierarchy & { group: string })[],
+    private readonly groupOf: (controller: string) => string,
+  ) {
+    this.procsFiles = groups.map((g) => path.join(g.group, "cgroup.procs"));
+    // Inside, each tree appears where it is on the host (/sys/fs/cgroup/memory …),
+    // but showing only the container's own group: its limits and its usage.
+    this.mounts = groups.map((g) => ({ source: g.group, target: path.join("/sys/fs/cgroup", path.basename(g.dir)) }));
+  }
+
+  async stats(): Promise<CgroupStats> {
+    const memory = this.groupOf("memory");
+    // oom_kill in memory.oom_control counts kills (kernel 4.13+). Older
+    // kernels only offer memory.failcnt: how often usage hit the limit, which
+    // overcounts (reclaim often succeeds) but is the nearest signal they have.
+    const oomKills =
+      keyedValue(await readOptional(path.join(memory, "memory.oom_control")), "oom_kill") ??
+      (await readCounter(path.join(memory, "memory.failcnt")));
+    return {
+      memoryBytes: await readCounter(path.join(memory, "memory.usage_in_bytes")),
+      memoryLimitBytes: unlimitedAsInfinity(await readCounter(path.join(memory, "memory.limit_in_bytes"))),
+      cpuUsageNs: await readCounter(path.join(this.groupOf("cpuacct"), "cpuacct.usage")),
+      pids: await readCounter(path.join(this.groupOf("pids"), "pids.current")),
+      oomKills,
+    };
+  }
+
+  async destroy(host: Host): Promise<void> {
+    // v1 has no "kill the whole group" file: kill pid by pid until empty.
+    await killUntilEmpty(host, this.procsFiles);
+    for (const g of this.groups) {
+      if (await isDirectory(g.group)) {
+        await host.rmdir(`remove the container's cgroup in the ${g.controllers.join(",")} hierarchy`, g.group);
+      }
+    }
+  }
+}

@@ -1,0 +1,150 @@
+// cgroup v2 (the "unified" hierarchy, what most current distributions run):
+// one tree at /sys/fs/cgroup, and a container is one directory in it,
+// /sys/fs/cgroup/playground/<id>. A controller only works in a directory when
+// its parent has switched it on for its children, by writing "+memory" (etc.)
+// into the parent's cgroup.subtree_control; so the root and the playground
+// directory each hand memory, cpu and pids down.
+import path from "node:path";
+import type { Host } from "../host.ts";
+import {
+  CFS_PERIOD_US,
+  cfsQuotaUs,
+  checkCgroupId,
+  childDirs,
+  exists,
+  formatBytes,
+  isDirectory,
+  keyedValue,
+  killUntilEmpty,
+  readCounter,
+  readOptional,
+  waitUntilEmpty,
+} from "./common.ts";
+import { PARENT_DIR, type Cgroup, type CgroupDriver, type CgroupLimits, type CgroupStats } from "./types.ts";
+
+const CONTROLLERS = ["memory", "cpu", "pids"] as const;
+
+export class CgroupV2Driver implements CgroupDriver {
+  readonly version = 2 as const;
+
+  /** `root` is where the unified tree is mounted, normally /sys/fs/cgroup. */
+  constructor(private readonly root: string) {}
+
+  open(id: string): Cgroup {
+    return new CgroupV2(checkCgroupId(id), path.join(this.root, PARENT_DIR, id));
+  }
+
+  async create(host: Host, id: string, limits: CgroupLimits): Promise<Cgroup> {
+    const cgroup = this.open(id);
+    const parent = path.join(this.root, PARENT_DIR);
+    const group = path.join(parent, id);
+    try {
+      await this.handDownControllers(host, this.root);
+      if (!(await isDirectory(parent))) await host.mkdir("make the playground's parent cgroup", parent);
+      await this.handDownControllers(host, parent);
+      await host.mkdir("make the container's cgroup", group);
+
+      await host.writeFile(`limit memory to ${formatBytes(limits.memoryBytes)}`, path.join(group, "memory.max"), String(limits.memoryBytes));
+      // memory.swap.max exists only when the kernel accounts swap; without
+      // it there is no per-group swap to limit.
+      const swapMax = path.join(group, "memory.swap.max");
+      if (await exists(swapMax)) {
+        await host.writeFile("allow no swap beyond the memory limit", swapMax, "0");
+      }
+      const quota = cfsQuotaUs(limits.cpus);
+      await host.writeFile(
+        `allow ${quota / 1000} ms of CPU time in every ${CFS_PERIOD_US / 1000} ms: ${limits.cpus} CPU`,
+        path.join(group, "cpu.max"),
+        `${quota} ${CFS_PERIOD_US}`,
+      );
+      await host.writeFile(
+        `allow at most ${limits.pidsLimit} processes, so a fork bomb stops there`,
+        path.join(group, "pids.max"),
+        String(limits.pidsLimit),
+      );
+    } catch (error) {
+      await cgroup.destroy(host).catch(() => {});
+      throw error;
+    }
+    return cgroup;
+  }
+
+  /**
+   * Switch on, for the children of `dir`, whichever of our controllers are not
+   * on yet. Writing "+name" only adds: controllers other software enabled stay.
+   */
+  private async handDownControllers(host: Host, dir: string): Promise<void> {
+    const available = words(await readOptional(path.join(this.root, "cgroup.controllers")));
+    const lacking = CONTROLLERS.filter((c) => !available.includes(c));
+    if (lacking.length > 0) {
+      throw new Error(
+        `the cgroup v2 tree at ${this.root} does not offer the ${lacking.join(", ")} controller(s); ` +
+          "they may be bound to a v1 hierarchy: boot with systemd.unified_cgroup_hierarchy=1",
+      );
+    }
+    const enabled = words(await readOptional(path.join(dir, "cgroup.subtree_control")));
+    const missing = CONTROLLERS.filter((c) => !enabled.includes(c));
+    if (missing.length === 0) return;
+    await host.writeFile(
+      `let the groups below ${dir} use the ${missing.join(", ")} controller${missing.length > 1 ? "s" : ""}`,
+      path.join(dir, "cgroup.subtree_control"),
+      missing.map((c) => `+${c}`).join(" "),
+    );
+  }
+
+  async list(): Promise<string[]> {
+    return (await childDirs(path.join(this.root, PARENT_DIR))).sort();
+  }
+
+  async removeParent(host: Host): Promise<void> {
+    const parent = path.join(this.root, PARENT_DIR);
+    if ((await isDirectory(parent)) && (await childDirs(parent)).length === 0) {
+      await host.rmdir("remove the playground's parent cgroup", parent);
+    }
+  }
+}
+
+function words(text: string | undefined): string[] {
+  return (text ?? "").split(/\s+/).filter(Boolean);
+}
+
+class CgroupV2 implements Cgroup {
+  readonly procsFiles: string[];
+  readonly mounts: { source: string; target: string }[];
+
+  constructor(
+    readonly id: string,
+    private readonly group: string,
+  ) {
+    this.procsFiles = [path.join(group, "cgroup.procs")];
+    // Inside, /sys/fs/cgroup shows only the container's own group.
+    this.mounts = [{ source: group, target: "/sys/fs/cgroup" }];
+  }
+
+  async stats(): Promise<CgroupStats> {
+    const file = (name: string) => path.join(this.group, name);
+    const max = (await readOptional(file("memory.max")))?.trim();
+    const usageUsec = keyedValue(await readOptional(file("cpu.stat")), "usage_usec") ?? 0;
+    return {
+      memoryBytes: await readCounter(file("memory.current")),
+      memoryLimitBytes: max === undefined || max === "max" ? Infinity : Number(max),
+      cpuUsageNs: usageUsec * 1000,
+      pids: await readCounter(file("pids.current")),
+      oomKills: keyedValue(await readOptional(file("memory.events")), "oom_kill") ?? 0,
+    };
+  }
+
+  async destroy(host: Host): Promise<void> {
+    if (!(await isDirectory(this.group))) return;
+    const killFile = path.join(this.group, "cgroup.kill");
+    if (await exists(killFile)) {
+      // Kernel 5.14+: one write kills every process in the group at once,
+      // including any forked while the kill is under way.
+      await host.writeFile("kill every process in the container's cgroup", killFile, "1");
+      await waitUntilEmpty(this.procsFiles);
+    } else {
+      await killUntilEmpty(host, this.procsFiles);
+    }
+    await host.rmdir("remove the container's cgroup", this.group);
+  }
+}

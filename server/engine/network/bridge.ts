@@ -1,0 +1,122 @@
+// The bridge: a virtual Ethernet switch inside the host kernel. Each
+// container's veth cable plugs into it; the bridge also has an address of its
+// own on the containers' subnet, so to the containers it is their router
+// (their default gateway). From there the host forwards their traffic to the
+// uplink, with NAT (nat.ts).
+import type { Host } from "../host.ts";
+import { detectNatBackend, ruleComment, type NatBackend } from "./nat.ts";
+import { findUplink, hostRoutesAndAddresses } from "./routes.ts";
+import { conflictsWithHost, formatIPv4, gatewayOf, parseCidr, pickSubnet, prefixOf } from "./subnet.ts";
+import { checkInterfaceName, DEFAULT_BRIDGE, type BridgeNetwork } from "./types.ts";
+
+export interface BridgeOptions {
+  /** The bridge's name; "pg0" unless a test wants its own. */
+  bridge?: string;
+  /** How NAT rules are made; detected (iptables, else nft) when absent. */
+  nat?: NatBackend;
+  /** Where the host's resolvers are listed, which the subnet must not cover (unit tests point it at a fixture). */
+  resolvConfFile?: string;
+}
+
+interface IpLink {
+  ifname: string;
+  flags?: string[];
+  linkinfo?: { info_kind?: string };
+  addr_info?: { family: string; local: string; prefixlen: number }[];
+}
+
+/** The bridge as the kernel has it, or undefined when there is none. */
+async function readBridge(host: Host, bridge: string): Promise<IpLink | undefined> {
+  const out = await host.exec(`look for the bridge ${bridge}`, ["ip", "-j", "-d", "addr", "show", "dev", bridge], {
+    allowFailure: true,
+  });
+  if (out.code !== 0) return undefined;
+  const link = (JSON.parse(out.stdout || "[]") as IpLink[])[0];
+  if (link && link.linkinfo?.info_kind !== "bridge") {
+    throw new Error(`${bridge} exists on this host but is not a bridge: it is not the playground's, so it is left alone`);
+  }
+  return link;
+}
+
+/**
+ * Make sure the containers' bridge exists, is up, has its gateway address,
+ * and that the host forwards and NATs its traffic. Adds only what is missing,
+ * so it is safe to call before every container start.
+ *
+ * `subnet` is the one the record holds, if any. The kernel is the truth: an
+ * existing bridge keeps the subnet it has. A recorded subnet is reused for a
+ * new bridge unless the host has meanwhile started using part of it (a new
+ * VPN route, say); then a fresh one is picked. The caller records whatever
+ * comes back.
+ */
+export async function ensureBridge(
+  host: Host,
+  subnet?: string,
+  uplinkOverride?: string,
+  options: BridgeOptions = {},
+): Promise<BridgeNetwork> {
+  const bridge = checkInterfaceName(options.bridge ?? DEFAULT_BRIDGE, "bridge");
+  const uplink = checkInterfaceName(await findUplink(host, uplinkOverride), "uplink");
+  const nat = options.nat ?? (await detectNatBackend());
+
+  let existing = await readBridge(host, bridge);
+  const address = existing?.addr_info?.find((a) => a.family === "inet");
+  let net: BridgeNetwork;
+  if (address) {
+    const range = parseCidr(`${address.local}/${address.prefixlen}`)!;
+    net = { bridge, subnet: `${formatIPv4(range.first)}/${address.prefixlen}`, gateway: address.local, uplink };
+  } else {
+    const used = await hostRoutesAndAddresses(host, options.resolvConfFile);
+    const chosen = subnet && !conflictsWithHost(subnet, used) ? subnet : pickSubnet(used);
+    net = { bridge, subnet: chosen, gateway: gatewayOf(chosen), uplink };
+    if (!existing) {
+      await host.exec(`create the bridge ${bridge}: a virtual switch the containers plug into`, [
+        "ip", "link", "add", bridge, "type", "bridge",
+      ]);
+      existing = { ifname: bridge, flags: [] };
+    }
+    await host.exec(`give the bridge the address ${net.gateway}: the containers' gateway to the outside`, [
+      "ip", "addr", "add", `${net.gateway}/${prefixOf(net.subnet)}`, "dev", bridge,
+    ]);
+  }
+  if (!existing?.flags?.includes("UP")) {
+    await host.exec(`bring the bridge ${bridge} up`, ["ip", "link", "set", bridge, "up"]);
+  }
+  await host.exec(
+    "let the host route packets between the bridge and the uplink (net.ipv4.ip_forward=1; a host-wide setting, left on)",
+    ["sysctl", "-w", "net.ipv4.ip_forward=1"],
+  );
+  await nat.ensure(host, net);
+  return net;
+}
+
+/** Network interfaces plugged into the bridge (containers' veths). */
+export async function bridgePorts(host: Host, bridge: string): Promise<string[]> {
+  const out = await host.exec(`list what is plugged into ${bridge}`, ["ip", "-j", "link", "show", "master", bridge], {
+    allowFailure: true,
+  });
+  if (out.code !== 0) return [];
+  return (JSON.parse(out.stdout || "[]") as IpLink[]).map((l) => l.ifname);
+}
+
+/**
+ * Remove the bridge's NAT and firewall rules and the bridge itself, unless a
+ * container is still plugged in. Returns whether it was torn down. Safe to
+ * repeat. ip_forward stays on: other software on the host may rely on it.
+ */
+export async function teardownBridge(host: Host, net: BridgeNetwork, nat?: NatBackend): Promise<boolean> {
+  checkInterfaceName(net.bridge, "bridge");
+  if ((await bridgePorts(host, net.bridge)).length > 0) return false;
+  const backend = nat ?? (await detectNatBackend());
+  const comment = ruleComment(net.bridge);
+  await backend.remove(host, (await backend.list(host)).filter((r) => r.comment === comment));
+  await removeBridge(host, net.bridge);
+  return true;
+}
+
+/** Delete the bridge if it exists (and is a bridge). */
+export async function removeBridge(host: Host, bridge: string): Promise<void> {
+  if (await readBridge(host, checkInterfaceName(bridge, "bridge"))) {
+    await host.exec(`remove the bridge ${bridge}`, ["ip", "link", "del", bridge]);
+  }
+}

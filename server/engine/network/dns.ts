@@ -1,0 +1,78 @@
+// The name-resolution files a container gets: /etc/resolv.conf (which DNS
+// servers to ask) and /etc/hosts (names that need no DNS), as text.
+import fs from "node:fs/promises";
+import { parseIPv4 } from "./subnet.ts";
+
+/**
+ * Used when the host lists only loopback resolvers: Google's public DNS,
+ * Docker's choice in the same case. A resolver at 127.0.0.53 (systemd-resolved)
+ * or 127.0.0.1 (dnsmasq) listens on the *host's* loopback; inside the
+ * container, 127.0.0.1 is the container's own loopback, where nothing listens.
+ * readHostResolvConf() avoids this case on systemd-resolved hosts by reading
+ * the upstream list that resolved keeps.
+ */
+export const FALLBACK_NAMESERVERS = ["8.8.8.8", "8.8.4.4"];
+
+/** Every nameserver address listed in a resolv.conf text. */
+export function nameservers(text: string): string[] {
+  return text
+    .split("\n")
+    .map((line) => line.replace(/[#;].*/, "").trim().split(/\s+/))
+    .filter((words) => words[0] === "nameserver" && words[1])
+    .map((words) => words[1]);
+}
+
+/**
+ * Whether a container can reach this resolver: not a loopback one (see
+ * FALLBACK_NAMESERVERS), and not IPv6, because the container's network has
+ * IPv4 only.
+ */
+function reachableFromContainer(address: string): boolean {
+  const v4 = parseIPv4(address);
+  if (v4 === undefined) return false;
+  return Math.floor(v4 / 2 ** 24) !== 127;
+}
+
+/** The container's /etc/resolv.conf from the host's: same servers minus unreachable ones, same search and options. */
+export function resolvConf(hostResolvConfText: string): string {
+  const kept = nameservers(hostResolvConfText).filter(reachableFromContainer);
+  const servers = kept.length > 0 ? kept : FALLBACK_NAMESERVERS;
+  const other = hostResolvConfText
+    .split("\n")
+    .map((line) => line.replace(/[#;].*/, "").trim())
+    .filter((line) => /^(search|domain|options)\s/.test(line));
+  const note =
+    kept.length > 0
+      ? "# The host's DNS servers (loopback and IPv6 ones removed: the container cannot reach them)."
+      : "# The host lists only DNS servers the container cannot reach (loopback or IPv6): public ones instead.";
+  return [note, ...other, ...servers.map((s) => `nameserver ${s}`)].join("\n") + "\n";
+}
+
+/**
+ * The host's resolver list a container should inherit. On hosts running
+ * systemd-resolved, /etc/resolv.conf names only its loopback stub; the real
+ * upstream servers are in /run/systemd/resolve/resolv.conf.
+ */
+export async function readHostResolvConf(
+  read: (file: string) => Promise<string> = (file) => fs.readFile(file, "utf8"),
+): Promise<string> {
+  const main = await read("/etc/resolv.conf").catch(() => "");
+  if (nameservers(main).some(reachableFromContainer)) return main;
+  return read("/run/systemd/resolve/resolv.conf").catch(() => main);
+}
+
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** The container's /etc/hosts: localhost, and its own name on its own address. */
+export function hostsFile(hostname: string, ip: string): string {
+  if (!HOSTNAME.test(hostname)) throw new Error(`invalid hostname "${hostname}": letters, digits, "-" and "." only`);
+  if (parseIPv4(ip) === undefined) throw new Error(`invalid IPv4 address "${ip}"`);
+  return [
+    "127.0.0.1\tlocalhost",
+    "::1\tlocalhost ip6-localhost ip6-loopback",
+    "ff02::1\tip6-allnodes",
+    "ff02::2\tip6-allrouters",
+    `${ip}\t${hostname}`,
+    "",
+  ].join("\n");
+}
