@@ -1,0 +1,41 @@
+// Capabilities: root's power, cut into ~40 pieces. Container root keeps only
+// the pieces Docker keeps by default: enough to run package managers, change
+// file owners, bind low ports and switch users, not enough to mount file
+// systems, load kernel modules, change the clock or trace other processes.
+// The launcher drops every other capability from the *bounding set*, the upper
+// limit no later exec (not even of a setuid binary) can raise.
+
+/** Docker's default set (moby oci/caps/defaults.go), with the bit number of each. */
+export const DOCKER_DEFAULT_CAPABILITIES = {
+  chown: 0, //            change file owners
+  dac_override: 1, //     read/write files regardless of their mode bits
+  fowner: 3, //           chmod, utime, … on files one does not own
+  fsetid: 4, //           keep setuid/setgid bits when writing a file
+  kill: 5, //             signal processes of other users (in the container)
+  setgid: 6, //           switch group ids (su, package managers dropping privileges)
+  setuid: 7, //           switch user ids
+  setpcap: 8, //          drop capabilities from its own bounding set
+  net_bind_service: 10, // listen on ports below 1024
+  net_raw: 13, //         raw sockets (ping)
+  sys_chroot: 18, //      chroot(2)
+  mknod: 27, //           mknod(2) (devices are still refused in a user namespace)
+  audit_write: 29, //     write to the audit log (login tools)
+  setfcap: 31, //         set file capabilities (installing packages that carry them)
+} as const;
+
+export type Capability = keyof typeof DOCKER_DEFAULT_CAPABILITIES;
+
+/** The set as the kernel prints it in /proc/PID/status (CapBnd:, CapEff:). */
+export function capabilityMask(caps: readonly Capability[] = capabilityNames()): string {
+  const mask = caps.reduce((m, c) => m | (1n << BigInt(DOCKER_DEFAULT_CAPABILITIES[c])), 0n);
+  return mask.toString(16).padStart(16, "0");
+}
+
+export function capabilityNames(): Capability[] {
+  return Object.keys(DOCKER_DEFAULT_CAPABILITIES) as Capability[];
+}
+
+/** `setpriv --bounding-set` value: drop everything, then keep Docker's set. */
+export function boundingSetArg(caps: readonly Capability[] = capabilityNames()): string {
+  return ["-all", ...caps.map((c) => `+${c}`)].join(",");
+}
