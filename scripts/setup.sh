@@ -26,8 +26,9 @@ apt_install() {
 }
 
 # What the engine itself runs: util-linux (unshare, nsenter, mount), iproute2,
-# iptables, e2fsprogs (mkfs.ext4 for the writable layer's size cap).
-apt_install util-linux iproute2 iptables e2fsprogs mount procps
+# iptables, e2fsprogs (mkfs.ext4 for the writable layer's size cap), attr
+# (setfattr: marks opaque directories in unpacked layers for overlayfs).
+apt_install util-linux iproute2 iptables e2fsprogs mount procps attr
 
 stamp=node_modules/.playground-lock
 if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then

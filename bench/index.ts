@@ -1,0 +1,18 @@
+// The list of benchmarks `npm run bench` runs, in order. Each prints its own
+// table. Arguments name the ones to run (all when none is given).
+import { benchPull } from "./pull.ts";
+
+const benchmarks: { name: string; run: () => Promise<void> }[] = [
+  { name: "pull", run: benchPull },
+];
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((w) => !benchmarks.some((b) => b.name === w));
+if (unknown.length > 0) {
+  process.stderr.write(`bench: no benchmark named ${unknown.join(", ")} (have: ${benchmarks.map((b) => b.name).join(", ")})\n`);
+  process.exit(2);
+}
+for (const benchmark of benchmarks) {
+  if (wanted.length > 0 && !wanted.includes(benchmark.name)) continue;
+  await benchmark.run();
+}

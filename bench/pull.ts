@@ -1,0 +1,154 @@
+// Cold `playground pull` beside `skopeo copy docker://… dir:…` of the same
+// images from the same local registry, in the same run: a small image (Alpine
+// 3.20.3, one 3.5 MB layer) and a large one (a ~180 MB Debian bookworm root
+// filesystem made with mmdebstrap, cached between runs because building it
+// takes half a minute and needs Debian's archive).
+//
+// Each run starts from an empty store (a fresh data dir), so it measures the
+// whole pull: manifest, config, layer download, digest checks, unpacking with
+// ownership shifted. skopeo copying to a directory downloads and verifies the
+// blobs but unpacks nothing, so it is the floor the download part can reach.
+import { execFile, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import { promisify } from "node:util";
+import zlib from "node:zlib";
+import { ALPINE_VERSION, SHARED_IMAGES, push, pushTestImages, type Layer } from "../tests/fixtures/images.ts";
+import { startRegistry } from "../tests/fixtures/registry.ts";
+
+const run = promisify(execFile);
+const RUNS = 5;
+const CACHE_DIR = "/var/cache/playground-bench";
+const DEBIAN_SUITE = "bookworm";
+const BIN = path.resolve(import.meta.dirname, "../bin/playground.mjs");
+
+/** A Debian root filesystem as one gzip layer, built once with mmdebstrap and kept in CACHE_DIR. */
+export async function debianLayer(): Promise<Layer> {
+  const blobFile = path.join(CACHE_DIR, `debian-${DEBIAN_SUITE}-minbase.tar.gz`);
+  const metaFile = `${blobFile}.json`;
+  if (fs.existsSync(blobFile) && fs.existsSync(metaFile)) {
+    const { diffId } = JSON.parse(await fsp.readFile(metaFile, "utf8")) as { diffId: string };
+    return { blob: await fsp.readFile(blobFile), diffId };
+  }
+  await fsp.mkdir(CACHE_DIR, { recursive: true });
+  const work = await fsp.mkdtemp(path.join(CACHE_DIR, "build-"));
+  try {
+    const tarFile = path.join(work, "rootfs.tar");
+    log(`building a Debian ${DEBIAN_SUITE} root filesystem with mmdebstrap (once; cached in ${CACHE_DIR})…`);
+    await run("mmdebstrap", ["--quiet", "--variant=minbase", "--mode=root", DEBIAN_SUITE, tarFile], { maxBuffer: 64 * 1024 * 1024 });
+    // One pass over the tar: hash it (the diff_id) and gzip it (the blob).
+    const diffHash = createHash("sha256");
+    const partial = path.join(work, "layer.tar.gz");
+    const source = fs.createReadStream(tarFile);
+    source.on("data", (chunk) => diffHash.update(chunk));
+    await pipeline(source, zlib.createGzip(), fs.createWriteStream(partial));
+    const diffId = `sha256:${diffHash.digest("hex")}`;
+    await fsp.rename(partial, blobFile);
+    await fsp.writeFile(metaFile, JSON.stringify({ diffId }) + "\n");
+    return { blob: await fsp.readFile(blobFile), diffId };
+  } finally {
+    await fsp.rm(work, { recursive: true, force: true });
+  }
+}
+
+function log(line: string): void {
+  process.stderr.write(`bench: ${line}\n`);
+}
+
+/** Wall-clock seconds of one command, which must succeed. */
+async function timed(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const start = performance.now();
+  const child = spawn(command, args, { env, stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("close", resolve);
+  });
+  const seconds = (performance.now() - start) / 1000;
+  if (code !== 0) throw new Error(`${path.basename(command)} ${args.join(" ")} failed (${code}): ${stderr.trim()}`);
+  return seconds;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+interface Row {
+  label: string;
+  compressedBytes: number;
+  playground: number[];
+  skopeo: number[];
+}
+
+async function measure(registry: string, image: string, label: string, compressedBytes: number): Promise<Row> {
+  const row: Row = { label, compressedBytes, playground: [], skopeo: [] };
+  const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), "pg-bench-"));
+  const env = { ...process.env, PLAYGROUND_INSECURE_REGISTRIES: registry };
+  try {
+    // One unmeasured round first (warms the registry's page cache for both),
+    // then the two tools take turns so that drift hits both alike.
+    for (let i = 0; i <= RUNS; i++) {
+      const dataDir = path.join(scratch, `data-${i}`);
+      const pg = await timed(process.execPath, [BIN, "pull", `${registry}/${image}`], { ...env, PLAYGROUND_DATA_DIR: dataDir });
+      await fsp.rm(dataDir, { recursive: true, force: true });
+      const dest = path.join(scratch, `skopeo-${i}`);
+      const sk = await timed("skopeo", ["copy", "--quiet", "--insecure-policy", "--src-tls-verify=false", "--src-no-creds", `docker://${registry}/${image}`, `dir:${dest}`]);
+      await fsp.rm(dest, { recursive: true, force: true });
+      if (i === 0) continue;
+      row.playground.push(pg);
+      row.skopeo.push(sk);
+      log(`${label} run ${i}/${RUNS}: playground ${pg.toFixed(2)} s, skopeo ${sk.toFixed(2)} s`);
+    }
+  } finally {
+    await fsp.rm(scratch, { recursive: true, force: true });
+  }
+  return row;
+}
+
+function table(rows: Row[]): string {
+  const fmt = (v: number[]) => `${median(v).toFixed(2)} s (${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)})`;
+  const lines = [
+    ["image", "compressed", "playground pull", "skopeo copy → dir:", "ratio"],
+    ...rows.map((r) => [
+      r.label,
+      `${(r.compressedBytes / 1024 / 1024).toFixed(1)} MB`,
+      fmt(r.playground),
+      fmt(r.skopeo),
+      `${(median(r.playground) / median(r.skopeo)).toFixed(2)}×`,
+    ]),
+  ];
+  const widths = lines[0].map((_, c) => Math.max(...lines.map((l) => l[c].length)));
+  return lines.map((l) => l.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd()).join("\n");
+}
+
+export async function benchPull(): Promise<void> {
+  const debian = await debianLayer();
+  const registry = await startRegistry();
+  const images = await pushTestImages(registry.address, { only: ["alpine"] });
+  try {
+    const layout = images.layout;
+    layout.tag("debian", layout.image([debian], { Cmd: ["bash"], Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] }));
+    await push(layout, "debian", `${registry.address}/library/debian:${DEBIAN_SUITE}`);
+    const alpineBytes = fs.statSync(path.join(SHARED_IMAGES, `alpine-minirootfs-${ALPINE_VERSION}-x86_64.tar.gz`)).size;
+    const rows = [
+      await measure(registry.address, "library/alpine:3.20", "alpine:3.20 (amd64, from an OCI index)", alpineBytes),
+      await measure(registry.address, `library/debian:${DEBIAN_SUITE}`, `debian:${DEBIAN_SUITE} (mmdebstrap minbase)`, debian.blob.length),
+    ];
+    process.stdout.write(
+      `\npull: cold pull into an empty store vs skopeo copy of the same image to a directory\n` +
+        `(median of ${RUNS} runs, min–max; local registry on loopback; playground also unpacks with ownership shifted, skopeo only downloads)\n\n` +
+        table(rows) +
+        "\n\n",
+    );
+  } finally {
+    await images.cleanup();
+    await registry.stop();
+  }
+}
