@@ -257,6 +257,62 @@ describe("blob downloads", () => {
     expect(error.message).toMatch(/is truncated: got 10 of 100000 bytes/);
   });
 
+  it("reports a blob the registry holds only part of, not the 416 its resume gets", async () => {
+    // As a registry whose blob file was cut short serves it: the bytes it has,
+    // then 416 Range Not Satisfiable for the rest.
+    const have = layer.bytes.subarray(0, 40_000);
+    const registry = await serve((req, res) => {
+      if (req.url === "/v2/") return res.end("{}");
+      const start = Number(/bytes=(\d+)-/.exec(req.headers.range ?? "")?.[1] ?? 0);
+      if (start >= have.length) return res.writeHead(416, { "Content-Range": `bytes */${have.length}` }).end();
+      res.writeHead(start > 0 ? 206 : 200, {
+        "Content-Length": have.length - start,
+        ...(start > 0 && { "Content-Range": `bytes ${start}-${have.length - 1}/${have.length}` }),
+      });
+      res.end(have.subarray(start));
+    });
+    const error = await failure(
+      client([registry.host]).downloadBlob(parseReference(`${registry.host}/x`), layer.descriptor, dest("short")),
+    );
+    expect(error).toBeInstanceOf(DigestMismatchError);
+    expect(error.message).toBe(`blob ${layer.descriptor.digest} is truncated: the registry sent 40000 of 100000 bytes`);
+    expect(registry.seen.filter((s) => s.path !== "/v2/").map((s) => s.headers.range)).toEqual([undefined, "bytes=40000-"]);
+  });
+
+  it("starts over once from the first byte when a resumed file does not hash to its digest", async () => {
+    const registry = await serve((req, res) => {
+      if (req.url === "/v2/") return res.end("{}");
+      const start = Number(/bytes=(\d+)-/.exec(req.headers.range ?? "")?.[1] ?? 0);
+      if (start > 0) res.writeHead(206, { "Content-Range": `bytes ${start}-${layer.bytes.length - 1}/${layer.bytes.length}` });
+      res.end(layer.bytes.subarray(start));
+    });
+    // Left by an earlier pull from a registry that served other bytes then.
+    writeFileSync(dest("bad-prefix"), Buffer.alloc(40_000, 0xee));
+    await client([registry.host]).downloadBlob(parseReference(`${registry.host}/x`), layer.descriptor, dest("bad-prefix"));
+    expect(readFileSync(dest("bad-prefix")).equals(layer.bytes)).toBe(true);
+    expect(registry.seen.filter((s) => s.path !== "/v2/").map((s) => s.headers.range)).toEqual(["bytes=40000-", undefined]);
+  });
+
+  it("fails, and keeps nothing, when the blob is wrong even downloaded from the first byte", async () => {
+    const tampered = Buffer.from(layer.bytes);
+    tampered[90_000] ^= 0xff;
+    const registry = await serve((req, res) => {
+      if (req.url === "/v2/") return res.end("{}");
+      const start = Number(/bytes=(\d+)-/.exec(req.headers.range ?? "")?.[1] ?? 0);
+      if (start > 0) res.writeHead(206, { "Content-Range": `bytes ${start}-${tampered.length - 1}/${tampered.length}` });
+      res.end(tampered.subarray(start));
+    });
+    writeFileSync(dest("wrong-twice"), layer.bytes.subarray(0, 40_000));
+    const error = await failure(
+      client([registry.host]).downloadBlob(parseReference(`${registry.host}/x`), layer.descriptor, dest("wrong-twice")),
+    );
+    expect(error).toBeInstanceOf(DigestMismatchError);
+    expect(error.message).toMatch(/^digest mismatch for blob sha256:[0-9a-f]{64} from 127\.0\.0\.1:\d+: the content hashes to sha256:/);
+    // The resume, then one download from zero: no third try.
+    expect(registry.seen.filter((s) => s.path !== "/v2/").map((s) => s.headers.range)).toEqual(["bytes=40000-", undefined]);
+    expect(existsSync(dest("wrong-twice"))).toBe(false);
+  });
+
   it("times out a download that stalls", async () => {
     const registry = await serve((req, res) => {
       if (req.url === "/v2/") return res.end("{}");
@@ -449,12 +505,26 @@ describe("where requests go", () => {
     expect(got.digest).toBe(digestOf(manifest));
   });
 
-  it("says the registry cannot be reached when nothing listens", async () => {
+  it("says at once that the registry cannot be reached when nothing listens on its loopback port", async () => {
     const gone = await serve(() => {});
     const port = gone.host.split(":")[1];
     servers.pop()!.close();
-    const error = await failure(client([gone.host]).getManifest(parseReference(`${gone.host}/x`), "latest"));
+    // A backoff of a minute a retry: waiting it out would overrun the test's timeout.
+    const patient = client([gone.host], { transport: { retries: 4, baseDelayMs: 60_000, maxDelayMs: 60_000 } });
+    const error = await failure(patient.getManifest(parseReference(`${gone.host}/x`), "latest"));
     expect(error).toBeInstanceOf(RegistryUnreachableError);
     expect(error.message).toMatch(new RegExp(`^cannot reach registry 127\\.0\\.0\\.1:${port}: connection refused`));
+  });
+
+  it("still retries a connection reset before the answer", async () => {
+    const manifest = manifestFor(blob("x").descriptor);
+    const registry = await serve((req, res, seen) => {
+      if (req.url === "/v2/") return res.end("{}");
+      if (seen.filter((s) => s.path !== "/v2/").length === 1) return req.socket.destroy();
+      res.writeHead(200, { "Content-Type": MediaType.dockerManifest }).end(manifest);
+    });
+    const got = await client([registry.host]).getManifest(parseReference(`${registry.host}/x`), "latest");
+    expect(got.digest).toBe(digestOf(manifest));
+    expect(registry.seen.filter((s) => s.path !== "/v2/")).toHaveLength(2);
   });
 });

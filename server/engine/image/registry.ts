@@ -230,8 +230,36 @@ export class RegistryClient {
     }
     if (existing >= size) await unlink(destFile);
 
+    for (let fromZero = false; ; fromZero = true) {
+      const { hash, resumed } = await this.fetchBlobInto(ref, endpoint, descriptor, destFile, onProgress);
+      const actual = `sha256:${hash.digest("hex")}`;
+      if (actual === digest) return;
+      await unlink(destFile).catch(() => {});
+      // A resumed file hashes only as well as the bytes it was continued from:
+      // a partial left by an interrupted pull (or one from a registry that has
+      // since been fixed) may hold a wrong prefix. Only a download made in one
+      // piece from the first byte proves the registry's content wrong.
+      if (resumed && !fromZero) continue;
+      throw mismatch(digest, actual, endpoint.host);
+    }
+  }
+
+  /**
+   * Fill `destFile` up to the descriptor's size, continuing whatever it holds.
+   * Returns the sha256 of the whole file, and whether any of it came from
+   * before the last response (a Range resume) rather than from one response.
+   */
+  private async fetchBlobInto(
+    ref: ImageReference,
+    endpoint: Endpoint,
+    descriptor: Descriptor,
+    destFile: string,
+    onProgress?: (bytesDone: number, total: number) => void,
+  ): Promise<{ hash: Hash; resumed: boolean }> {
+    const { digest, size } = descriptor;
     let offset = 0;
     let hash: Hash | undefined;
+    let resumed = false;
     await this.send(
       ref,
       `blobs/${digest}`,
@@ -248,8 +276,15 @@ export class RegistryClient {
             await unlink(destFile).catch(() => {});
             throw new RegistryError(`${endpoint.host} answered a Range request for blob ${digest} with the wrong range`);
           }
+          resumed = true;
         } else if (res.status === 200) {
           offset = 0; // The registry ignored the Range: start over.
+          resumed = false;
+        } else if (res.status === 416 && offset > 0) {
+          // "Range Not Satisfiable": the registry holds no byte past those we
+          // already have, so its copy of the blob is shorter than the manifest says.
+          res.body.resume();
+          throw truncated(digest, offset, size);
         } else {
           throw await statusError(res, endpoint, ref, `blob ${digest}`);
         }
@@ -257,12 +292,7 @@ export class RegistryClient {
         await this.writeBody(res, destFile, offset, descriptor, hash, onProgress);
       },
     );
-
-    const actual = `sha256:${hash!.digest("hex")}`;
-    if (actual !== digest) {
-      await unlink(destFile).catch(() => {});
-      throw mismatch(digest, actual, endpoint.host);
-    }
+    return { hash: hash!, resumed };
   }
 
   /** Append the body to the file from `start`, hashing and counting; refuse more than `size` bytes. */
@@ -298,10 +328,7 @@ export class RegistryClient {
     }
     if (done < size) {
       // The body ended early without a network error: resumable, so retry as if it had been reset.
-      throw Object.assign(
-        new DigestMismatchError(`blob ${digest} is truncated: the registry sent ${done} of ${size} bytes`),
-        { code: "ECONNRESET" },
-      );
+      throw Object.assign(truncated(digest, done, size), { code: "ECONNRESET" });
     }
   }
 
@@ -462,6 +489,10 @@ function sha256(bytes: Uint8Array): string {
 
 function mismatch(expected: string, actual: string, host: string): DigestMismatchError {
   return new DigestMismatchError(`digest mismatch for blob ${expected} from ${host}: the content hashes to ${actual}`);
+}
+
+function truncated(digest: string, received: number, size: number): DigestMismatchError {
+  return new DigestMismatchError(`blob ${digest} is truncated: the registry sent ${received} of ${size} bytes`);
 }
 
 function header(res: Response, name: string): string | undefined {

@@ -7,6 +7,7 @@
 // classroom; and a 429 or 503 should be retried the way the server asks.
 import http from "node:http";
 import https from "node:https";
+import { isIPv4 } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ImageError, RegistryError, RegistryUnreachableError, TooLargeError } from "./errors.ts";
 
@@ -15,7 +16,10 @@ export interface TransportOptions {
   connectTimeoutMs: number;
   /** Longest silence once connected: no response headers or no body bytes for this long. */
   idleTimeoutMs: number;
-  /** Retries after the first attempt, for 429, 5xx and network errors. */
+  /**
+   * Retries after the first attempt, for 429, 5xx and network errors (a
+   * refused loopback connection gets one quick retry only, a name not found none).
+   */
   retries: number;
   /** First backoff delay; it doubles each retry up to maxDelayMs. */
   baseDelayMs: number;
@@ -72,6 +76,7 @@ export async function getWithRetry<T>(
   options: TransportOptions,
   attempt: Attempt<T>,
 ): Promise<T> {
+  let retriedQuickly = false;
   for (let n = 0; ; n++) {
     const lastChance = n >= options.retries;
     try {
@@ -86,8 +91,10 @@ export async function getWithRetry<T>(
       }
       return await attempt.consume(response);
     } catch (error) {
-      if (!isRetryableNetworkError(error) || lastChance) throw asUnreachable(error, label);
-      await sleep(backoff(n, options));
+      const kind = retryKind(error);
+      if (kind === "never" || lastChance || (kind === "once" && retriedQuickly)) throw asUnreachable(error, label);
+      if (kind === "once") retriedQuickly = true;
+      await sleep(kind === "once" ? Math.min(options.baseDelayMs, QUICK_RETRY_MS) : backoff(n, options));
     }
   }
 }
@@ -192,6 +199,12 @@ export async function readBody(response: Response, max: number, what: string): P
   return Buffer.concat(chunks, total);
 }
 
+/**
+ * Network errors worth waiting out: the connection was lost, timed out or
+ * could not be routed, all of which a flaky network or a busy server clears
+ * up given time. ENOTFOUND (the name does not exist) is not among them:
+ * asking the resolver again gives the same answer.
+ */
 const RETRYABLE_CODES = new Set([
   "ECONNRESET",
   "ECONNREFUSED",
@@ -204,8 +217,33 @@ const RETRYABLE_CODES = new Set([
   "UND_ERR_SOCKET",
 ]);
 
-export function isRetryableNetworkError(error: unknown): boolean {
-  return RETRYABLE_CODES.has((error as NodeJS.ErrnoException)?.code ?? "");
+/** The pause before the one retry of a refused loopback connection. */
+const QUICK_RETRY_MS = 200;
+
+/**
+ * How a failed attempt is retried: with growing backoff, once after a short
+ * pause, or not at all. A refused connection to this very machine means no
+ * process listens on that port; one more try covers a local registry that is
+ * just restarting, but backing off for seconds would only make the student
+ * wait for the same answer.
+ */
+function retryKind(error: unknown): "backoff" | "once" | "never" {
+  const code = (error as NodeJS.ErrnoException)?.code ?? "";
+  if (code === "ECONNREFUSED" && refusedOnLoopback(error)) return "once";
+  return RETRYABLE_CODES.has(code) ? "backoff" : "never";
+}
+
+/** Whether every address the connection was tried on is a loopback one (127.0.0.0/8, ::1). */
+function refusedOnLoopback(error: unknown): boolean {
+  // With several addresses to try (localhost: ::1 and 127.0.0.1), Node reports an AggregateError.
+  const attempts = error instanceof AggregateError ? error.errors : [error];
+  return (
+    attempts.length > 0 &&
+    attempts.every((e) => {
+      const address = String((e as { address?: unknown })?.address ?? "").replace(/^::ffff:/i, "");
+      return address === "::1" || (isIPv4(address) && address.startsWith("127."));
+    })
+  );
 }
 
 /** Node's network errors, reworded as one line that names the peer. */
@@ -216,7 +254,9 @@ function asUnreachable(error: unknown, label: string): unknown {
   // Only network failures; a disk error while consuming a body stays what it is.
   if (!(error instanceof Error) || !(RETRYABLE_CODES.has(code) || code === "ENOTFOUND" || tls)) return error;
   // OpenSSL's messages run over several lines of internals; keep the reason.
-  const detail = /SSL routines:[^:]*:([^:\n]+)/.exec(error.message)?.[1] ?? error.message.split("\n")[0];
+  // An AggregateError (every address of a name failed) has no message of its own: take its first error's.
+  const message = error.message || (error instanceof AggregateError ? String(error.errors[0]?.message ?? "") : "");
+  const detail = /SSL routines:[^:]*:([^:\n]+)/.exec(message)?.[1] ?? message.split("\n")[0];
   let why = detail;
   if (code === "ENOTFOUND") why = `host name not found (${detail})`;
   else if (code === "ECONNREFUSED") why = `connection refused (${detail})`;
