@@ -377,12 +377,13 @@ describe("hostile registry content is refused and the store stays usable", () =>
     const { layer } = await pushUnique("library/truncated-blob");
     const file = storedBlob(sha256(layer.blob));
     const original = await fsp.readFile(file);
-    await refusedThenRecovers(
+    const line = await refusedThenRecovers(
       `${registry}/library/truncated-blob:latest`,
       layer,
       () => fsp.writeFile(file, original.subarray(0, original.length >> 1)),
       () => fsp.writeFile(file, original),
     );
+    expect(line).toMatch(/truncated/);
   });
 
   test("a manifest whose content does not match the digest it was pulled by", async () => {
