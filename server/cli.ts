@@ -8,6 +8,10 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run(args
   pull: { summary: "pull IMAGE            fetch an image from its registry", load: () => import("./commands/pull.ts") },
   images: { summary: "images                list the images in the local store", load: () => import("./commands/images.ts") },
   rmi: { summary: "rmi IMAGE...          remove images and the layers no other image uses", load: () => import("./commands/rmi.ts") },
+  run: { summary: "run [-it] [--rm] IMAGE [CMD...] start a container (run --help: every option)", load: () => import("./commands/run.ts") },
+  ps: { summary: "ps [-a]               list running containers (-a: every one)", load: () => import("./commands/ps.ts") },
+  rm: { summary: "rm [ID|NAME...]       remove containers; alone: every container and leftover", load: () => import("./commands/rm.ts") },
+  doctor: { summary: "doctor [--leaks]      check the host; --leaks: list what the playground left behind", load: () => import("./commands/doctor.ts") },
 };
 
 function usage(): string {

@@ -20,9 +20,12 @@ export function databaseFile(dataDir: string): string {
 }
 
 export async function openDb(dataDir: string): Promise<Db> {
-  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // 0711: others may pass through (container root is an unprivileged host uid
+  // and must reach its rootfs below this directory) but not list it.
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o711 });
   const file = databaseFile(dataDir);
   applyMigrations(file);
+  fs.chmodSync(file, 0o600);
   // Several CLI processes and the server may write at once: wait for the lock
   // rather than failing with SQLITE_BUSY.
   return new PrismaClient({ adapter: new PrismaBetterSQLite3({ url: `file:${file}`, timeout: 10_000 }) });

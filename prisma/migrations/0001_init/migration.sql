@@ -8,6 +8,7 @@ CREATE TABLE "Container" (
     "hostname" TEXT NOT NULL,
     "state" TEXT NOT NULL,
     "pid" INTEGER,
+    "ownerPid" INTEGER,
     "ip" TEXT,
     "exitCode" INTEGER,
     "oomKilled" BOOLEAN NOT NULL DEFAULT false,
@@ -37,14 +38,14 @@ CREATE TABLE "Session" (
     "id" TEXT NOT NULL PRIMARY KEY,
     "studentName" TEXT,
     "containerId" TEXT,
+    "ip" TEXT,
     "image" TEXT NOT NULL,
     "state" TEXT NOT NULL,
     "endReason" TEXT,
     "createdAt" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "lastInputAt" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "lastAttachAt" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "endedAt" DATETIME,
-    CONSTRAINT "Session_containerId_fkey" FOREIGN KEY ("containerId") REFERENCES "Container" ("id") ON DELETE SET NULL ON UPDATE CASCADE
+    "endedAt" DATETIME
 );
 
 -- CreateIndex
@@ -55,7 +56,4 @@ CREATE INDEX "KernelObject_containerId_idx" ON "KernelObject"("containerId");
 
 -- CreateIndex
 CREATE UNIQUE INDEX "KernelObject_kind_name_key" ON "KernelObject"("kind", "name");
-
--- CreateIndex
-CREATE UNIQUE INDEX "Session_containerId_key" ON "Session"("containerId");
 

@@ -1,0 +1,136 @@
+// `playground doctor`: is this host ready to run containers? Each check says
+// what it found and, when something is missing, how to fix it. Only reads
+// (/proc, /sys, PATH), so it is safe to run anywhere, root or not.
+import fs from "node:fs";
+import path from "node:path";
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  /** What to do about it, when not ok. */
+  fix?: string;
+}
+
+const REQUIRED_CONTROLLERS = ["memory", "cpu", "pids"];
+
+function read(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+export function checkRoot(): Check {
+  const uid = process.getuid?.() ?? -1;
+  return uid === 0
+    ? { name: "root", ok: true, detail: "running as root" }
+    : { name: "root", ok: false, detail: `running as uid ${uid}`, fix: "run the playground as root: sudo npx playground …" };
+}
+
+/** cgroup v2 (one unified tree) or v1 (a tree per controller), and whether memory, cpu and pids are there. */
+export function checkCgroups(): Check {
+  const name = "cgroups";
+  const v2Controllers = read("/sys/fs/cgroup/cgroup.controllers");
+  if (v2Controllers !== undefined) {
+    const have = v2Controllers.trim().split(/\s+/);
+    const missing = REQUIRED_CONTROLLERS.filter((c) => !have.includes(c));
+    return missing.length === 0
+      ? { name, ok: true, detail: `v2 (unified), controllers: ${have.join(" ")}` }
+      : {
+          name,
+          ok: false,
+          detail: `v2 (unified), missing controllers: ${missing.join(" ")}`,
+          fix: `enable them in the root group: echo "${missing.map((c) => `+${c}`).join(" ")}" > /sys/fs/cgroup/cgroup.subtree_control (or boot with systemd.unified_cgroup_hierarchy=1)`,
+        };
+  }
+  // v1: one mount per hierarchy; the mount options name its controllers.
+  const mounted = new Set<string>();
+  for (const line of (read("/proc/self/mounts") ?? "").split("\n")) {
+    const [, , type, options] = line.split(" ");
+    if (type !== "cgroup") continue;
+    for (const option of options.split(",")) mounted.add(option);
+  }
+  const missing = REQUIRED_CONTROLLERS.filter((c) => !mounted.has(c));
+  const have = REQUIRED_CONTROLLERS.concat(["cpuacct"]).filter((c) => mounted.has(c));
+  return missing.length === 0
+    ? { name, ok: true, detail: `v1 (hybrid or legacy), controllers: ${have.join(" ")}` }
+    : {
+        name,
+        ok: false,
+        detail: mounted.size === 0 ? "no cgroup file system mounted" : `v1, missing controllers: ${missing.join(" ")}`,
+        fix:
+          mounted.size === 0
+            ? "mount cgroup2: mount -t cgroup2 none /sys/fs/cgroup"
+            : `mount the missing hierarchies, e.g. mkdir -p /sys/fs/cgroup/${missing[0]} && mount -t cgroup -o ${missing[0]} cgroup /sys/fs/cgroup/${missing[0]}`,
+      };
+}
+
+export function checkUserNamespaces(): Check {
+  const name = "user namespaces";
+  const max = Number(read("/proc/sys/user/max_user_namespaces") ?? "0");
+  if (!fs.existsSync("/proc/self/ns/user")) {
+    return { name, ok: false, detail: "the kernel has no user namespaces", fix: "use a kernel built with CONFIG_USER_NS=y" };
+  }
+  return max > 0
+    ? { name, ok: true, detail: `available (user.max_user_namespaces = ${max})` }
+    : { name, ok: false, detail: "disabled (user.max_user_namespaces = 0)", fix: "sysctl -w user.max_user_namespaces=15000" };
+}
+
+export function checkOverlayfs(): Check {
+  const name = "overlayfs";
+  const known = /\toverlay$/m.test(read("/proc/filesystems") ?? "");
+  const module = fs.existsSync(`/lib/modules/${read("/proc/sys/kernel/osrelease")?.trim()}/kernel/fs/overlayfs`);
+  if (known) return { name, ok: true, detail: "available" };
+  return module
+    ? { name, ok: false, detail: "module not loaded", fix: "modprobe overlay" }
+    : { name, ok: false, detail: "not in this kernel", fix: "use a kernel with CONFIG_OVERLAY_FS (every distribution kernel has it)" };
+}
+
+export function checkLoopDevices(): Check {
+  const name = "loop devices";
+  return fs.existsSync("/dev/loop-control")
+    ? { name, ok: true, detail: "/dev/loop-control present (caps each writable layer's size)" }
+    : { name, ok: false, detail: "/dev/loop-control missing", fix: "modprobe loop (in a container host: give it /dev/loop-control)" };
+}
+
+function findTool(tool: string): string | undefined {
+  const dirs = new Set([...(process.env.PATH ?? "").split(":").filter(Boolean), "/usr/local/sbin", "/usr/sbin", "/sbin"]);
+  for (const dir of dirs) {
+    const file = path.join(dir, tool);
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      return file;
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined;
+}
+
+const TOOLS: { tools: string[]; purpose: string; fix: string }[] = [
+  { tools: ["unshare"], purpose: "creates the namespaces", fix: "apt-get install util-linux" },
+  { tools: ["nsenter"], purpose: "enters a container's namespaces", fix: "apt-get install util-linux" },
+  { tools: ["setpriv"], purpose: "drops capabilities, sets no_new_privs and the container user", fix: "apt-get install util-linux" },
+  { tools: ["ip"], purpose: "bridge, veth pairs, addresses, routes", fix: "apt-get install iproute2" },
+  { tools: ["iptables", "nft"], purpose: "NAT out of the host", fix: "apt-get install iptables (or nftables)" },
+  { tools: ["mkfs.ext4"], purpose: "formats each size-capped writable layer", fix: "apt-get install e2fsprogs" },
+  { tools: ["mount"], purpose: "overlay, /proc, bind mounts", fix: "apt-get install mount" },
+  { tools: ["losetup"], purpose: "loop devices for writable layers", fix: "apt-get install mount" },
+  { tools: ["sysctl"], purpose: "turns on IP forwarding for the bridge", fix: "apt-get install procps" },
+];
+
+export function checkTools(): Check[] {
+  return TOOLS.map(({ tools, purpose, fix }) => {
+    const name = tools.join(" or ");
+    const found = tools.map(findTool).find(Boolean);
+    return found
+      ? { name, ok: true, detail: `${found} (${purpose})` }
+      : { name, ok: false, detail: `not found (${purpose})`, fix };
+  });
+}
+
+export function hostChecks(): Check[] {
+  return [checkRoot(), checkCgroups(), checkUserNamespaces(), checkOverlayfs(), checkLoopDevices(), ...checkTools()];
+}

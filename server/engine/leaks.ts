@@ -1,0 +1,140 @@
+// Leaks: kernel objects of the playground that no live container owns.
+//
+// The kernel is asked, not the record: a crash may have left an object the
+// record never heard of finishing, or a row whose object is long gone. Each
+// object carries the container's id in its name (cgroup playground/<id>, veth
+// pg<id>, mounts and loop devices under containers/<id>/), so each is
+// attributed to a container, and it is a leak unless that container is live.
+// The bridge and its NAT rules belong to the playground as a whole: they are
+// leaks only when the record no longer holds the network (after `rm`, or a
+// test's data dir gone).
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { Db } from "../db.ts";
+import type { CgroupDriver } from "./cgroups/index.ts";
+import type { ContainerNetwork } from "./container-network.ts";
+import type { Host } from "./host.ts";
+import { detachContainer, listLeftovers, removeLeftovers } from "./network/index.ts";
+import { mountsUnder } from "./mountinfo.ts";
+import { listRootfsLoopDevices } from "./rootfs.ts";
+import { unmountRootfs } from "./rootfs-unmount.ts";
+
+export interface Leak {
+  kind: "cgroup" | "veth" | "bridge" | "nat" | "mount" | "loop" | "dir" | "lease";
+  /** The object: cgroup id, interface name, mount point, /dev/loopN, directory, address. */
+  name: string;
+  /** The container it was made for, when known. */
+  containerId?: string;
+  /** One line for people: what it is and whose. */
+  description: string;
+}
+
+export interface LeakScope {
+  db: Db;
+  containersDir: string;
+  cgroups: CgroupDriver;
+  network: ContainerNetwork;
+  host: Host;
+  /** Ids of the containers that are live: their objects are not leaks. */
+  live: Set<string>;
+}
+
+export async function findLeaks(scope: LeakScope): Promise<Leak[]> {
+  const { live } = scope;
+  const leaks: Leak[] = [];
+
+  for (const id of await scope.cgroups.list()) {
+    if (!live.has(id)) leaks.push({ kind: "cgroup", name: id, containerId: id, description: `cgroup playground/${id}` });
+  }
+
+  const net = await listLeftovers(scope.host, scope.network.bridge);
+  for (const veth of net.veths) {
+    const id = veth.replace(/^pgi?/, "");
+    if (![...live].some((l) => l.startsWith(id))) {
+      leaks.push({ kind: "veth", name: veth, containerId: id, description: `veth ${veth}` });
+    }
+  }
+  const networkRecorded = (await scope.network.recordedSubnet()) !== undefined;
+  if (net.bridge && !networkRecorded) {
+    leaks.push({ kind: "bridge", name: net.bridge, description: `bridge ${net.bridge} (no container network in the record)` });
+  }
+  const ourComment = `playground:${scope.network.bridge}`;
+  for (const rule of net.natRules) {
+    // Rules of our bridge are the network's while the record holds it; any
+    // other playground rule (another bridge's, an empty table) is a leftover.
+    if (networkRecorded && rule.includes(ourComment)) continue;
+    leaks.push({ kind: "nat", name: rule, description: `NAT rule: ${rule}` });
+  }
+
+  for (const point of await mountsUnder(scope.containersDir)) {
+    const id = containerIdOf(point, scope.containersDir);
+    if (!live.has(id)) leaks.push({ kind: "mount", name: point, containerId: id, description: `mount ${point}` });
+  }
+  for (const loop of await listRootfsLoopDevices(scope.containersDir)) {
+    const id = containerIdOf(loop.backingFile, scope.containersDir);
+    if (!live.has(id)) {
+      leaks.push({ kind: "loop", name: loop.device, containerId: id, description: `loop device ${loop.device} (${loop.backingFile})` });
+    }
+  }
+
+  // A container directory belongs to its record, running or exited; without one it is left over.
+  const recorded = new Set((await scope.db.container.findMany({ select: { id: true } })).map((c) => c.id));
+  for (const entry of await fs.readdir(scope.containersDir, { withFileTypes: true }).catch(() => [])) {
+    if (!recorded.has(entry.name)) {
+      const dir = path.join(scope.containersDir, entry.name);
+      leaks.push({ kind: "dir", name: dir, containerId: entry.name, description: `directory ${dir}` });
+    }
+  }
+
+  // An address still leased to a container that is gone: no kernel object,
+  // but it keeps the address from every later container.
+  const leases = await scope.db.kernelObject.findMany({ where: { kind: "ip" } });
+  for (const lease of leases) {
+    if (!live.has(lease.containerId)) {
+      leaks.push({ kind: "lease", name: lease.name, containerId: lease.containerId, description: `address ${lease.name} leased to ended container ${lease.containerId}` });
+    }
+  }
+  return leaks;
+}
+
+/** Removal order: processes first (cgroups), then cables, then file systems, then what they sat on. */
+const ORDER: Leak["kind"][] = ["cgroup", "veth", "mount", "loop", "dir", "lease", "nat", "bridge"];
+
+export function inRemovalOrder(leaks: Leak[]): Leak[] {
+  return [...leaks].sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
+}
+
+export async function removeLeak(scope: LeakScope, leak: Leak): Promise<void> {
+  const { host } = scope;
+  switch (leak.kind) {
+    case "cgroup":
+      return scope.cgroups.open(leak.name).destroy(host);
+    case "veth":
+      if (leak.name.startsWith("pgi")) {
+        await host.exec(`remove the veth pair ${leak.name}`, ["ip", "link", "del", leak.name], { allowFailure: true });
+        return;
+      }
+      return detachContainer(host, leak.name);
+    case "mount":
+    case "loop":
+      // Unmount only: the container's files go with its directory or its record.
+      return unmountRootfs(host, path.join(scope.containersDir, leak.containerId!));
+    case "dir": {
+      const still = await mountsUnder(leak.name);
+      if (still.length > 0) throw new Error(`${still.length} mounts are still under it`);
+      return host.removeTree("remove the leftover container directory", leak.name);
+    }
+    case "lease":
+      await scope.db.kernelObject.deleteMany({ where: { kind: "ip", name: leak.name } });
+      return;
+    case "nat":
+      return removeLeftovers(host, { veths: [], natRules: [leak.name] });
+    case "bridge":
+      return; // ContainerNetwork.teardown() removes it, once nothing is plugged in
+  }
+}
+
+/** The first path component below `dir`: the container id for paths under containers/. */
+function containerIdOf(file: string, dir: string): string {
+  return path.relative(dir, file).split("/")[0];
+}

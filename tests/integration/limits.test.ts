@@ -1,0 +1,101 @@
+// The limits a classroom relies on, enforced by the real kernel on real
+// containers: memory (OOM kill, recorded), CPU (about half a core), processes
+// (a fork bomb stops at pids.max) and the writable layer's size (ENOSPC).
+// Each runs inside a container with small limits, so the host never feels it.
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { finished } from "../fixtures/cli.ts";
+import { makePlayground, waitFor, type Playground } from "../fixtures/containers.ts";
+
+let pg: Playground;
+
+beforeAll(async () => {
+  // A small writable layer, so that filling it is quick.
+  pg = await makePlayground(inject("registry"), { PLAYGROUND_WRITABLE_LAYER_SIZE: "32m" });
+  expect((await pg.cli(["pull", pg.images.busybox])).code).toBe(0);
+});
+afterAll(async () => {
+  await pg?.teardown();
+});
+
+describe("limits", () => {
+  it("OOM-kills a process allocating 400 MB under the default 256 MiB limit, and records it", async () => {
+    // dd with a 400 MB block size allocates one 400 MB buffer and fills it.
+    const result = await pg.cli([
+      "run", "--name", "hungry", pg.images.busybox,
+      "sh", "-c", "dd if=/dev/zero of=/dev/null bs=400M count=1; echo dd status $?",
+    ]);
+    expect(result.code, result.stderr).toBe(0); // the shell survived its child
+    expect(result.stdout).toBe("dd status 137\n"); // 128 + SIGKILL: the OOM killer's signal
+    const ps = await pg.cli(["ps", "-a"]);
+    expect(ps.stdout).toMatch(/hungry\s+\S+\s+exited \(0, OOM killed\)/);
+    const [record] = (await (await pg.engine()).list({ all: true })).filter((c) => c.name === "hungry");
+    expect(record.oomKilled).toBe(true);
+
+    // The host is fine: the next container starts and runs normally.
+    const after = await pg.cli(["run", "--rm", pg.images.busybox, "echo", "fine"]);
+    expect(after.stdout).toBe("fine\n");
+  });
+
+  it("gives a busy loop about half a core (--cpus 0.5)", async () => {
+    const engine = await pg.engine();
+    const running = await engine.run({
+      image: pg.images.busybox,
+      command: ["sh", "-c", "while :; do :; done"],
+      tty: null,
+      limits: { cpus: 0.5 },
+      autoRemove: true,
+    });
+    try {
+      await sleep(300); // let it get going
+      await engine.stats(running.id); // start of the measured interval
+      await sleep(2000);
+      const { cpuPercent } = await engine.stats(running.id);
+      // CFS quota: 50 ms in every 100 ms. A generous band: this is not a timing test.
+      expect(cpuPercent).toBeGreaterThan(30);
+      expect(cpuPercent).toBeLessThan(70);
+    } finally {
+      await running.stop();
+    }
+  });
+
+  it("stops a fork bomb at pids.max, and the container stays usable", async () => {
+    // Once the bomb runs, nothing can fork: everything after it uses shell
+    // builtins only (read, [, kill, echo), until the last line proves that
+    // forking works again.
+    const bomb = [
+      "F=/sys/fs/cgroup/pids/pids.current; [ -e $F ] || F=/sys/fs/cgroup/pids.current",
+      // The classic bomb, in a subshell: every copy starts two more, forever.
+      "( bomb() { bomb | bomb & }; bomb ) 2>/dev/null",
+      "i=0; max=0",
+      "while [ $i -lt 200000 ]; do read n < $F; [ $n -gt $max ] && max=$n; i=$((i+1)); done",
+      "echo most processes seen: $max",
+      // Kill every other process (PID 1, us, is spared by kill -1) until none is left.
+      "while kill -9 -1 2>/dev/null; do :; done",
+      "/bin/echo still works",
+    ].join("\n");
+    const result = await pg.cli(["run", "--rm", "--pids-limit", "64", pg.images.busybox, "sh", "-c", bomb]);
+    expect(result.code, result.stderr).toBe(0);
+    const atLimit = Number(/most processes seen: (\d+)/.exec(result.stdout)?.[1]);
+    expect(atLimit).toBeGreaterThanOrEqual(60); // it really did fill the group...
+    expect(atLimit).toBeLessThanOrEqual(64); // ...and the kernel held it there
+    expect(result.stdout).toContain("still works\n");
+  });
+
+  it("fails writes past the writable layer's cap with ENOSPC", async () => {
+    const result = await pg.cli([
+      "run", "--rm", pg.images.busybox,
+      "sh", "-c", "dd if=/dev/zero of=/big bs=1M count=64; echo dd status $?; rm /big; echo ok > /small && cat /small",
+    ]);
+    expect(result.stderr).toMatch(/No space left on device/);
+    expect(result.stdout).toMatch(/dd status 1\n/);
+    expect(result.stdout).toContain("ok\n"); // freed space is usable again
+  });
+
+  it("keeps the test process and the host healthy after all of it", async () => {
+    const child = pg.sandbox.spawn(["run", "--rm", pg.images.busybox, "echo", "still here"], pg.settings);
+    const result = await finished(child);
+    expect(result.stdout).toBe("still here\n");
+    await waitFor("no container left running", async () => ((await (await pg.engine()).list()).length === 0 ? true : undefined));
+  });
+});
