@@ -32,7 +32,8 @@ const schema = z.object({
   PLAYGROUND_PIDS_LIMIT: z.coerce.number().int().positive().default(512),
   PLAYGROUND_WRITABLE_LAYER_SIZE: byteSize.default(1024 ** 3),
   PLAYGROUND_UPLINK: z.string().optional(),
-  PLAYGROUND_PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+  // 0 picks any free port (the tests do); the log's "listening" line says which.
+  PLAYGROUND_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   PLAYGROUND_HOST: z.string().default("0.0.0.0"),
   PLAYGROUND_IMAGE: z.string().default("alpine:latest"),
   PLAYGROUND_INSTRUCTOR_TOKEN: z.string().min(8).optional(),
@@ -41,6 +42,9 @@ const schema = z.object({
   PLAYGROUND_GRACE_SECONDS: duration.default(5 * 60),
   PLAYGROUND_IDLE_SECONDS: duration.default(30 * 60),
   PLAYGROUND_LIFETIME_SECONDS: duration.default(4 * 60 * 60),
+  // "0" serves only the HTTP API and socket.io, without the Next.js pages:
+  // the server-level tests use it so they need no `next build`.
+  PLAYGROUND_WEB_UI: z.enum(["0", "1"]).default("1"),
   PLAYGROUND_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
 });
 
@@ -72,6 +76,8 @@ export interface Config {
     graceMs: number;
     idleMs: number;
     lifetimeMs: number;
+    /** Serve the Next.js pages (false: API and socket.io only). */
+    ui: boolean;
   };
   logLevel: string;
 }
@@ -106,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       graceMs: e.PLAYGROUND_GRACE_SECONDS * 1000,
       idleMs: e.PLAYGROUND_IDLE_SECONDS * 1000,
       lifetimeMs: e.PLAYGROUND_LIFETIME_SECONDS * 1000,
+      ui: e.PLAYGROUND_WEB_UI === "1",
     },
     logLevel: e.PLAYGROUND_LOG_LEVEL,
   };

@@ -5,16 +5,31 @@ import { z } from "zod";
 
 /** Largest chunk of keyboard input accepted in one message (a big paste is split by the client). */
 export const MAX_INPUT_BYTES = 64 * 1024;
+/**
+ * Largest socket.io message the server reads at all (socket.io's
+ * maxHttpBufferSize). Room for an input chunk in JSON's worst-case escaping;
+ * a larger message closes that one connection before it is parsed.
+ */
+export const MAX_SOCKET_MESSAGE_BYTES = 1024 * 1024;
 
 export const StartRequest = z.object({
   name: z.string().trim().max(40).regex(/^[\p{L}\p{N} ._'-]*$/u, "letters, digits, spaces and . _ ' - only").optional(),
 });
+/** A whole number, brought into [min, max]: a window's size is a wish, not an order. */
+const clamped = (min: number, max: number) =>
+  z.number().int().transform((n) => Math.min(max, Math.max(min, n)));
+/** Terminal size in cells. Out-of-range values are clamped (not refused); non-integers are refused. */
 export const Resize = z.object({
-  cols: z.number().int().min(2).max(500),
-  rows: z.number().int().min(2).max(200),
+  cols: clamped(2, 500),
+  rows: clamped(2, 200),
 });
 export const Input = z.string().max(MAX_INPUT_BYTES);
-/** Flow control: the client reports how many output characters it has rendered. */
+/**
+ * Flow control: the client reports how many output characters it has rendered
+ * since its previous ack (a count, not a running total). The server pauses the
+ * shell while a page is more than 128 K characters behind and resumes it below
+ * 32 K, so ack at least every ~32 K characters.
+ */
 export const Ack = z.number().int().nonnegative();
 export const SessionId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
 
@@ -51,7 +66,12 @@ export interface SessionRow {
 
 /** Student namespace "/": events the server emits. */
 export interface StudentServerEvents {
-  /** Sent on connect: the session this browser already has, or null. */
+  /**
+   * Sent on connect: the running session this browser already has (its recent
+   * output follows as `output`), or null. While the browser's session is still
+   * starting, `progress` comes instead and `session` once it runs. After null,
+   * `ended` may follow once, with why this browser's last session ended.
+   */
   session: (info: SessionInfo | null) => void;
   /** Terminal output (also the scrollback replay after a reattach). */
   output: (data: string) => void;

@@ -1,0 +1,166 @@
+// The playground server, started by `sudo npm start`. The composition root:
+//   settings → engine (which opens the record and applies its migrations)
+//   → reconcile the record with the kernel → sessions → one HTTP server that
+//   serves the JSON API, the Next.js pages and socket.io on the same port.
+// The default image is pulled in the background so the first student does not
+// wait for it. SIGTERM or SIGINT ends every session, stops their containers,
+// closes the server and exits 0, leaving nothing of the playground behind.
+import http from "node:http";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { pino, type Logger } from "pino";
+import { Server } from "socket.io";
+import { loadConfig, type Config } from "./config.ts";
+import { Engine } from "./engine/engine.ts";
+import { SessionRegistry } from "./sessions/registry.ts";
+import { startReaper } from "./sessions/reaper.ts";
+import { apiHandler } from "./web/http-api.ts";
+import { sendJson } from "./web/http-json.ts";
+import { instructorNamespace } from "./web/instructor.ts";
+import { sameOrigin } from "./web/origin.ts";
+import { MAX_SOCKET_MESSAGE_BYTES } from "./web/protocol.ts";
+import { studentNamespace } from "./web/student.ts";
+import { loadTokens } from "./web/tokens.ts";
+
+const rootDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  // Synchronous writes: the last lines before exit (and before a crash) are not lost.
+  const log = pino({ level: config.logLevel, base: { pid: process.pid } }, pino.destination({ dest: 1, sync: true }));
+  process.on("unhandledRejection", (error) => log.error({ err: String(error) }, "unhandled rejection"));
+
+  const tokens = loadTokens(config.dataDir, { instructor: config.web.instructorToken, admin: config.web.adminToken });
+  logTokens(log, tokens.fromFile, tokens);
+
+  const engine = await Engine.open(config);
+  const reconciled = await engine.reconcile();
+  if (reconciled.removed.length || reconciled.failed.length) {
+    log.warn({ removed: reconciled.removed, failed: reconciled.failed }, "reconciled the record with the kernel");
+  }
+
+  const registry = new SessionRegistry(engine, engine.db, log.child({ part: "sessions" }), limitsOf(config), config.web.image);
+  const orphans = await registry.recordOrphansEnded();
+  if (orphans) log.info({ sessions: orphans }, "sessions of an earlier server process recorded as ended");
+  const stopReaper = startReaper(registry, log);
+
+  const pages = config.web.ui ? await nextHandler(config, log) : undefined;
+  const api = apiHandler({ registry, removeAll: () => engine.removeAll(), db: engine.db, tokens, log: log.child({ part: "api" }) });
+  const server = http.createServer((req, res) => {
+    if (api(req, res)) return;
+    if (pages) {
+      Promise.resolve(pages(req, res)).catch((error) => {
+        log.error({ err: String(error), url: req.url }, "page request failed");
+        if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
+      });
+    } else {
+      sendJson(res, 404, { error: "the web pages are turned off (PLAYGROUND_WEB_UI=0); only /api/ and socket.io are served" });
+    }
+  });
+
+  const io = new Server(server, {
+    serveClient: false,
+    // Larger messages close that one connection (engine.io refuses them before
+    // they are parsed); smaller ones are still checked against the schemas.
+    maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES,
+    // Another web site may not open a socket to the playground from a student's browser.
+    allowRequest: (req, callback) => callback(null, sameOrigin(req)),
+  });
+  const cookieMaxAge = Math.round(Math.max(config.web.lifetimeMs / 1000, 24 * 3600));
+  studentNamespace(io, registry, log.child({ part: "student" }), cookieMaxAge);
+  const instructors = instructorNamespace(io, registry, tokens, log.child({ part: "instructor" }));
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.web.port, config.web.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.web.port;
+  log.info({ port, host: config.web.host, ui: config.web.ui, maxSessions: config.web.maxSessions }, "listening");
+
+  pullDefaultImage(engine, config.web.image, log.child({ part: "pull" }));
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, "already stopping: wait for the sessions' containers to be removed");
+      return;
+    }
+    stopping = true;
+    log.info({ signal, sessions: registry.live().length }, "stopping: ending every session");
+    stopReaper();
+    instructors.stop();
+    server.close();
+    await registry.close("the server is shutting down");
+    await new Promise<void>((resolve) => io.close(() => resolve()));
+    // Containers were removed as their sessions ended; this removes whatever a
+    // failure left, and the bridge and NAT rule once no container needs them.
+    const cleanup = await engine.reconcile();
+    if (cleanup.removed.length) log.info({ removed: cleanup.removed }, "removed at shutdown");
+    if (cleanup.failed.length) log.error({ failed: cleanup.failed }, "some objects could not be removed");
+    await engine.close();
+    log.info("stopped");
+    process.exit(cleanup.failed.length ? 1 : 0);
+  };
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.on(signal, () => {
+      shutdown(signal).catch((error) => {
+        log.fatal({ err: String(error) }, "shutdown failed");
+        process.exit(1);
+      });
+    });
+  }
+}
+
+function limitsOf(config: Config) {
+  const { maxSessions, graceMs, idleMs, lifetimeMs } = config.web;
+  return { maxSessions, graceMs, idleMs, lifetimeMs };
+}
+
+/** Next.js in production mode, serving the build that `npm start` made. */
+async function nextHandler(config: Config, log: Logger): Promise<RequestHandler> {
+  const { default: next } = await import("next");
+  const app = next({ dev: false, dir: rootDir, hostname: config.web.host, port: config.web.port });
+  try {
+    await app.prepare();
+  } catch (error) {
+    throw new Error(
+      `the web pages could not be loaded (${error instanceof Error ? error.message : String(error)}): ` +
+        "build them with `npx next build` (`npm start` does it), or set PLAYGROUND_WEB_UI=0 to serve only the API",
+    );
+  }
+  log.info("web pages ready");
+  return app.getRequestHandler();
+}
+
+/** Fetch (or refresh) the default image without holding up the start. Progress goes to the log, a line a second at most. */
+function pullDefaultImage(engine: Engine, image: string, log: Logger): void {
+  let last = 0;
+  const started = Date.now();
+  log.info({ image }, "pulling the default image in the background");
+  engine
+    .pull(image, (event) => {
+      const now = Date.now();
+      if (now - last < 1000) return;
+      last = now;
+      log.info({ image, progress: event }, "pulling");
+    })
+    .then(
+      (record) => log.info({ image, digest: record.manifestDigest, ms: Date.now() - started }, "default image ready"),
+      (error: unknown) =>
+        log.warn({ image, err: error instanceof Error ? error.message : String(error) }, "could not pull the default image; sessions will try again"),
+    );
+}
+
+/** Print the tokens that were generated (or read back from the data directory); those set in the environment are known already. */
+function logTokens(log: Logger, fromFile: { instructor: boolean; admin: boolean }, tokens: { instructor: string; admin: string; file: string }) {
+  if (fromFile.instructor) log.info({ instructorToken: tokens.instructor, file: tokens.file }, "instructor token (set PLAYGROUND_INSTRUCTOR_TOKEN to choose one)");
+  if (fromFile.admin) log.info({ adminToken: tokens.admin, file: tokens.file }, "admin token (set PLAYGROUND_ADMIN_TOKEN to choose one)");
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`playground server: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,55 @@
+// The reaper ends sessions nobody is using, so that a classroom's forgotten
+// tabs do not hold containers (memory, processes, addresses) all day:
+//  - grace: no page has been attached for this long (the tab was closed, the
+//    laptop went to sleep). Short enough to free places, long enough to
+//    survive a reload or a flaky network;
+//  - idle: attached, but nothing was typed for this long;
+//  - lifetime: no session lasts longer than this, busy or not.
+// Each reason is told to the student in words, with the limit that applied.
+import type { Logger } from "pino";
+import type { Session } from "./session.ts";
+import type { SessionLimits, SessionRegistry } from "./registry.ts";
+
+/** Why `session` should end now, or undefined while it may go on. */
+export function reapReason(session: Session, limits: SessionLimits, now: number): string | undefined {
+  if (session.state === "ended") return undefined;
+  if (now - session.createdAt.getTime() >= limits.lifetimeMs) {
+    return `the session reached its time limit of ${describeDuration(limits.lifetimeMs)}`;
+  }
+  if (session.detachedSince && now - session.detachedSince.getTime() >= limits.graceMs) {
+    return `no browser was attached for ${describeDuration(limits.graceMs)}`;
+  }
+  if (session.state === "running" && now - session.lastInputAt.getTime() >= limits.idleMs) {
+    return `nothing was typed for ${describeDuration(limits.idleMs)}`;
+  }
+  return undefined;
+}
+
+/** "4 hours", "30 minutes", "90 seconds". */
+export function describeDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  const unit = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  if (s % 3600 === 0) return unit(s / 3600, "hour");
+  if (s % 60 === 0) return unit(s / 60, "minute");
+  return unit(s, "second");
+}
+
+/**
+ * Check every session periodically. The period follows the shortest limit
+ * (a quarter of it, between 250 ms and 10 s), so a limit is enforced within
+ * about a quarter of its length. Returns a function that stops the reaper.
+ */
+export function startReaper(registry: SessionRegistry, log: Logger): () => void {
+  const { graceMs, idleMs, lifetimeMs } = registry.limits;
+  const periodMs = Math.min(10_000, Math.max(250, Math.min(graceMs, idleMs, lifetimeMs) / 4));
+  const timer = setInterval(() => {
+    const now = Date.now();
+    for (const session of registry.live()) {
+      const reason = reapReason(session, registry.limits, now);
+      if (!reason) continue;
+      registry.end(session, reason).catch((error) => log.error({ session: session.id, err: String(error) }, "reaping failed"));
+    }
+  }, periodMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

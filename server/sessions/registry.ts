@@ -1,0 +1,343 @@
+// The registry of sessions: which browser has which session, how many there
+// are (the cap), starting a session's container and ending it, and the record
+// of both in the database so the instructor's list shows ended sessions too.
+//
+// The browser is known by a random secret in an httpOnly cookie. Only its
+// sha256 is kept here: the public session id that instructors see cannot be
+// turned back into a cookie, and a leaked list lets no one take over a
+// student's shell.
+import { createHash, randomBytes } from "node:crypto";
+import { EventEmitter } from "node:events";
+import type { Logger } from "pino";
+import type { Db } from "../db.ts";
+import type { PullProgressEvent } from "../engine/engine.ts";
+import type { SessionRow } from "../web/protocol.ts";
+import { Session, type SessionContainer, type StudentClient } from "./session.ts";
+
+/** What the registry needs of the engine. */
+export interface SessionEngine {
+  run(request: {
+    image: string;
+    tty: { cols: number; rows: number };
+    env?: string[];
+    autoRemove?: boolean;
+    onPullProgress?: (event: PullProgressEvent) => void;
+  }): Promise<SessionContainer>;
+  stats(id: string): Promise<{ cpuPercent: number; memoryBytes: number; pids: number }>;
+}
+
+export interface SessionLimits {
+  maxSessions: number;
+  graceMs: number;
+  idleMs: number;
+  lifetimeMs: number;
+}
+
+/** A start the registry refused; the message is for the student. */
+export class SessionRefused extends Error {}
+
+/** Ended sessions remembered per cookie, so a browser that comes back is told why its session ended. */
+const REMEMBERED_ENDINGS = 1000;
+/** Ended sessions shown in the instructor's list. */
+const ENDED_ROWS = 200;
+
+export function hashCookie(secret: string): string {
+  return createHash("sha256").update(secret).digest("hex");
+}
+
+export class SessionRegistry extends EventEmitter<{ changed: [] }> {
+  private readonly byCookieHash = new Map<string, Session>();
+  private readonly byId = new Map<string, Session>();
+  private readonly endings = new Map<string, string>();
+  private closing = false;
+  /**
+   * Containers being started or stopped right now. A reset or shutdown waits
+   * for all of them: no container is made after it, and none is half removed
+   * when the process exits.
+   */
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly engine: SessionEngine,
+    private readonly db: Db,
+    private readonly log: Logger,
+    readonly limits: SessionLimits,
+    private readonly image: string,
+  ) {
+    super();
+  }
+
+  /** Sessions not yet ended. */
+  live(): Session[] {
+    return [...this.byId.values()];
+  }
+
+  get(id: string): Session | undefined {
+    return this.byId.get(id);
+  }
+
+  /** The live session of the browser holding this cookie. */
+  forCookie(secret: string): Session | undefined {
+    return this.byCookieHash.get(hashCookie(secret));
+  }
+
+  /**
+   * Why this browser's last session ended, if it ended while the browser was
+   * away; told once, then forgotten.
+   */
+  takeEnding(secret: string): string | undefined {
+    const hash = hashCookie(secret);
+    const reason = this.endings.get(hash);
+    this.endings.delete(hash);
+    return reason;
+  }
+
+  /**
+   * Start a session for this browser, or attach to the one it has. Refuses at
+   * once, never waits, when the playground is full: the student is told so.
+   */
+  async start(cookie: string, studentName: string | undefined, client: StudentClient, size: { cols: number; rows: number }): Promise<Session> {
+    if (this.closing) throw new SessionRefused("the playground is shutting down");
+    const existing = this.forCookie(cookie);
+    if (existing) {
+      existing.attach(client);
+      return existing;
+    }
+    const max = this.limits.maxSessions;
+    if (this.byId.size >= max) {
+      throw new SessionRefused(`the playground is full: all ${max} places are taken. Please try again in a few minutes.`);
+    }
+    const cookieHash = hashCookie(cookie);
+    const session = new Session(
+      randomBytes(12).toString("base64url"),
+      cookieHash,
+      this.image,
+      studentName || undefined,
+      new Date(Date.now() + this.limits.lifetimeMs),
+    );
+    session.size = size;
+    this.byId.set(session.id, session);
+    this.byCookieHash.set(cookieHash, session);
+    this.endings.delete(cookieHash);
+    session.attach(client);
+    this.changed();
+    try {
+      await this.db.session.create({
+        data: { id: session.id, studentName: session.studentName, image: session.image, state: "starting", createdAt: session.createdAt },
+      });
+    } catch (error) {
+      // No record, no session: give the place back.
+      session.markEnded("could not be recorded", false);
+      this.byId.delete(session.id);
+      this.byCookieHash.delete(cookieHash);
+      this.changed();
+      throw error;
+    }
+    this.log.info({ session: session.id, student: session.studentName }, "session starting");
+    this.track(this.launch(session));
+    return session;
+  }
+
+  private async launch(session: Session): Promise<void> {
+    let container: SessionContainer;
+    try {
+      container = await this.engine.run({
+        image: session.image,
+        tty: session.size,
+        env: ["TERM=xterm-256color"],
+        autoRemove: true,
+        onPullProgress: throttledProgress((line) => session.progress(line)),
+      });
+    } catch (error) {
+      return this.failStart(session, error);
+    }
+    if (session.state === "ended") {
+      // Ended while starting (by an instructor, a reset or shutdown): nothing may outlive it.
+      await this.stopContainer(session, container);
+      return;
+    }
+    try {
+      session.bind(container);
+    } catch (error) {
+      await this.stopContainer(session, container);
+      return this.failStart(session, error);
+    }
+    this.log.info({ session: session.id, container: container.id, ip: container.ip }, "session running");
+    this.changed();
+    await this.record(session.id, { state: "running", containerId: container.id, ip: container.ip });
+    void container.exited.then(
+      ({ exitCode, oomKilled }) =>
+        this.end(session, oomKilled ? "the container ran out of memory and was stopped" : `the shell exited (code ${exitCode})`),
+      (error: unknown) => this.end(session, `the container failed: ${error instanceof Error ? error.message : String(error)}`),
+    );
+  }
+
+  private async failStart(session: Session, error: unknown): Promise<void> {
+    const full = error instanceof Error ? error.message : String(error);
+    this.log.warn({ session: session.id, err: full }, "session could not start");
+    // The student gets the gist (the first line); the log has all of it.
+    const firstLine = full.split("\n")[0];
+    const message = firstLine.length > 300 ? `${firstLine.slice(0, 300)}…` : firstLine;
+    session.failure(`could not start your container: ${message}`);
+    await this.finish(session, `could not start: ${message}`, false);
+  }
+
+  /** End a session: tell its pages why, stop and remove its container, record it. Idempotent. */
+  async end(session: Session, reason: string): Promise<void> {
+    if (session.state === "ended") return;
+    await this.finish(session, reason, true);
+  }
+
+  private finish(session: Session, reason: string, notify: boolean): Promise<void> {
+    if (session.state === "ended") return Promise.resolve();
+    return this.track(this.finishNow(session, reason, notify));
+  }
+
+  private async finishNow(session: Session, reason: string, notify: boolean): Promise<void> {
+    session.markEnded(reason, notify);
+    this.byId.delete(session.id);
+    this.byCookieHash.delete(session.cookieHash);
+    this.endings.set(session.cookieHash, reason);
+    if (this.endings.size > REMEMBERED_ENDINGS) this.endings.delete(this.endings.keys().next().value!);
+    this.log.info({ session: session.id, reason }, "session ended");
+    this.changed();
+    if (session.container) await this.stopContainer(session, session.container);
+    await this.record(session.id, {
+      state: "ended",
+      endReason: reason,
+      endedAt: session.endedAt,
+      lastInputAt: session.lastInputAt,
+    });
+  }
+
+  /** Remember an operation on a container until it settles (see inFlight). */
+  private track(operation: Promise<void>): Promise<void> {
+    this.inFlight.add(operation);
+    const settled = () => void this.inFlight.delete(operation);
+    operation.then(settled, settled);
+    return operation;
+  }
+
+  private async stopContainer(session: Session, container: SessionContainer): Promise<void> {
+    try {
+      await container.stop();
+    } catch (error) {
+      this.log.error({ session: session.id, container: container.id, err: String(error) }, "could not stop the container");
+    }
+  }
+
+  /**
+   * End every session (admin reset, shutdown). Resolves once their containers
+   * are gone, including those still being started: a start in flight stops
+   * its container as soon as the engine hands it over.
+   */
+  async endAll(reason: string): Promise<number> {
+    const sessions = this.live();
+    await Promise.all(sessions.map((s) => this.end(s, reason)));
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    return sessions.length;
+  }
+
+  /** Refuse new sessions and end the live ones: the server is stopping. */
+  async close(reason: string): Promise<void> {
+    this.closing = true;
+    await this.endAll(reason);
+  }
+
+  /**
+   * Sessions a previous server process left marked live: their containers are
+   * gone (the engine's reconcile removed them), so they are recorded as ended.
+   */
+  async recordOrphansEnded(): Promise<number> {
+    const { count } = await this.db.session.updateMany({
+      where: { state: { not: "ended" } },
+      data: { state: "ended", endReason: "the server restarted", endedAt: new Date() },
+    });
+    return count;
+  }
+
+  /** The instructor's list: live sessions with their usage, then the ended ones, newest first. */
+  async rows(): Promise<SessionRow[]> {
+    const live = await Promise.all(this.live().map((s) => this.liveRow(s)));
+    const liveIds = new Set(live.map((r) => r.id));
+    const ended = await this.db.session.findMany({
+      where: { state: "ended" },
+      orderBy: { endedAt: "desc" },
+      take: ENDED_ROWS,
+    });
+    const endedRows: SessionRow[] = ended
+      .filter((r) => !liveIds.has(r.id))
+      .map((r) => ({
+        id: r.id,
+        studentName: r.studentName ?? undefined,
+        containerId: r.containerId ?? undefined,
+        ip: r.ip ?? undefined,
+        image: r.image,
+        state: "ended",
+        startedAt: r.createdAt.toISOString(),
+        lastActivityAt: r.lastInputAt.toISOString(),
+        endedAt: r.endedAt?.toISOString(),
+        endReason: r.endReason ?? undefined,
+        attached: false,
+      }));
+    live.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+    return [...live, ...endedRows];
+  }
+
+  private async liveRow(s: Session): Promise<SessionRow> {
+    const row: SessionRow = {
+      id: s.id,
+      studentName: s.studentName,
+      containerId: s.container?.id,
+      image: s.image,
+      state: s.state,
+      startedAt: s.createdAt.toISOString(),
+      lastActivityAt: s.lastInputAt.toISOString(),
+      ip: s.container?.ip,
+      attached: s.attachedCount > 0,
+    };
+    if (s.state === "running" && s.container) {
+      try {
+        const stats = await this.engine.stats(s.container.id);
+        row.cpuPercent = stats.cpuPercent;
+        row.memoryBytes = stats.memoryBytes;
+        row.pids = stats.pids;
+      } catch {
+        // The container may be ending right now: the row is still worth showing.
+      }
+    }
+    return row;
+  }
+
+  private async record(id: string, data: Parameters<Db["session"]["update"]>[0]["data"]): Promise<void> {
+    try {
+      await this.db.session.update({ where: { id }, data });
+    } catch (error) {
+      this.log.error({ session: id, err: String(error) }, "could not record the session");
+    }
+  }
+
+  private changed(): void {
+    this.emit("changed");
+  }
+}
+
+/**
+ * Pull progress as lines for the student's terminal, like `docker pull`'s
+ * ("d4e6fd67dcf7: downloading 45%"). A layer's new state is always told; byte
+ * counts at most a few times a second, so a fast pull does not flood the page.
+ */
+function throttledProgress(send: (line: string) => void): (event: PullProgressEvent) => void {
+  let lastAt = 0;
+  let lastState = "";
+  return (event) => {
+    const now = Date.now();
+    const state = `${event.id}:${event.state}`;
+    if (state === lastState && now - lastAt < 300) return;
+    lastAt = now;
+    lastState = state;
+    const moving = event.state === "downloading" || event.state === "extracting";
+    const percent = moving && event.total > 0 ? ` ${Math.round((100 * event.current) / event.total)}%` : "";
+    send(`${event.id}: ${event.state}${percent}`);
+  };
+}

@@ -1,0 +1,91 @@
+// The JSON API, served before the Next.js pages:
+//   POST /api/admin/reset   (admin token)  end every session, remove every container
+//                                           and network object of the playground
+//   GET  /api/sessions      (instructor or admin token)  the session list
+//   GET  /api/health        (no token)     server, database and kernel prerequisites
+// Tokens come as `Authorization: Bearer …`. A missing or wrong token is a 401
+// and nothing is done. Anything else under /api/ is a 404 here, never a page.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import { z } from "zod";
+import type { Db } from "../db.ts";
+import type { SessionRegistry } from "../sessions/registry.ts";
+import { checkHealth } from "./health.ts";
+import { HttpError, readJsonBody, sendJson } from "./http-json.ts";
+import { bearerToken, roleOf, type Role, type Tokens } from "./tokens.ts";
+import { firstIssue } from "./validation.ts";
+
+/** No route takes more than a small JSON object. */
+const BODY_LIMIT = 4 * 1024;
+
+/** The reset takes no options today; an empty body or `{}` is all it accepts. */
+const ResetRequest = z.object({}).strict().optional();
+
+export const RESET_REASON = "the playground was reset by its administrator";
+
+export interface ApiDeps {
+  registry: SessionRegistry;
+  /** Removes every container and network object of the playground; returns what it removed. */
+  removeAll(): Promise<unknown>;
+  db: Db;
+  tokens: Tokens;
+  log: Logger;
+}
+
+/** Handles the request if it is for /api/; returns false to let the pages have it. */
+export function apiHandler(deps: ApiDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
+  return (req, res) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    if (url.pathname !== "/api" && !url.pathname.startsWith("/api/")) return false;
+    route(deps, url.pathname, req, res).catch((error: unknown) => {
+      if (error instanceof HttpError) {
+        sendJson(res, error.status, { error: error.message }, error.headers);
+      } else {
+        deps.log.error({ err: String(error), path: url.pathname }, "API request failed");
+        if (!res.headersSent) sendJson(res, 500, { error: "internal error; see the server log" });
+        else res.destroy();
+      }
+    });
+    return true;
+  };
+}
+
+async function route(deps: ApiDeps, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  switch (path) {
+    case "/api/health": {
+      allowMethod(req, "GET");
+      const health = await checkHealth(deps.db);
+      return sendJson(res, health.ok ? 200 : 503, { ...health, sessions: deps.registry.live().length });
+    }
+    case "/api/sessions": {
+      allowMethod(req, "GET");
+      requireRole(req, deps.tokens, "instructor");
+      return sendJson(res, 200, { sessions: await deps.registry.rows() });
+    }
+    case "/api/admin/reset": {
+      allowMethod(req, "POST");
+      // The token is checked before the body is read: a stranger's request costs nothing.
+      requireRole(req, deps.tokens, "admin");
+      const parsed = ResetRequest.safeParse(await readJsonBody(req, BODY_LIMIT));
+      if (!parsed.success) throw new HttpError(400, `invalid request: ${firstIssue(parsed.error)}`);
+      deps.log.warn("admin reset: ending every session and removing every container");
+      const sessionsEnded = await deps.registry.endAll(RESET_REASON);
+      const removed = await deps.removeAll();
+      deps.log.warn({ sessionsEnded, removed }, "admin reset done");
+      return sendJson(res, 200, { ok: true, sessionsEnded, removed });
+    }
+    default:
+      throw new HttpError(404, `no such API route: ${path}`);
+  }
+}
+
+function allowMethod(req: IncomingMessage, method: string): void {
+  if (req.method !== method) throw new HttpError(405, `use ${method}`, { allow: method });
+}
+
+/** The admin may do everything the instructor may. */
+function requireRole(req: IncomingMessage, tokens: Tokens, needed: Role): void {
+  const role = roleOf(bearerToken(req.headers.authorization), tokens);
+  if (role === "admin" || role === needed) return;
+  throw new HttpError(401, `a valid ${needed} token is required (Authorization: Bearer …)`, { "www-authenticate": "Bearer" });
+}

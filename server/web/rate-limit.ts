@@ -1,0 +1,24 @@
+// A token bucket per socket and kind of message: `burst` messages may come at
+// once, then `perSecond` on average. Cheap enough to run on every message; it
+// keeps one browser from flooding the server (or its own pty) with events.
+export class RateLimit {
+  private tokens: number;
+  private last = Date.now();
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly burst: number,
+  ) {
+    this.tokens = burst;
+  }
+
+  /** Take one token; false when the bucket is empty (the message is to be refused). */
+  take(): boolean {
+    const now = Date.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.perSecond);
+    this.last = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}

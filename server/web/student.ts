@@ -1,0 +1,170 @@
+// The students' socket.io namespace ("/"): a page starts a session, types into
+// it, resizes it, and reads its output. Every message is untrusted: it is
+// validated against the protocol's schemas and rate-limited, and a bad one
+// gets a `failure` on that socket only. A socket reaches only the session of
+// its own browser's cookie: there is no message that names another session.
+import type { IncomingMessage } from "node:http";
+import type { Logger } from "pino";
+import type { Namespace, Server, Socket } from "socket.io";
+import type { Session, StudentClient } from "../sessions/session.ts";
+import { SessionRefused, type SessionRegistry } from "../sessions/registry.ts";
+import { newSecret, secretFromCookieHeader, sessionCookie } from "./cookies.ts";
+import {
+  Ack,
+  Input,
+  Resize,
+  StartRequest,
+  type StudentClientEvents,
+  type StudentServerEvents,
+} from "./protocol.ts";
+import { queuedPackets } from "./backlog.ts";
+import { RateLimit } from "./rate-limit.ts";
+import { firstIssue } from "./validation.ts";
+
+type StudentSocket = Socket<StudentClientEvents, StudentServerEvents>;
+
+/**
+ * Output messages a student's socket may have waiting for the network. An
+ * honest page acknowledges what it draws and never gets near this (flow
+ * control pauses the pty long before); a page that acknowledges without
+ * reading is disconnected here rather than queued for without end.
+ */
+const MAX_QUEUED_PACKETS = 64;
+
+/** Secrets issued on this connection's handshake, before the browser could send them back. */
+const issued = new WeakMap<IncomingMessage, string>();
+
+export function studentNamespace(io: Server, registry: SessionRegistry, log: Logger, cookieMaxAgeSeconds: number): Namespace {
+  // The handshake is the only HTTP response socket.io lets us add a header to:
+  // a browser without a (well-formed) session cookie gets one here.
+  io.engine.on("initial_headers", (headers: Record<string, string | string[]>, req: IncomingMessage) => {
+    if (secretFromCookieHeader(req.headers.cookie)) return;
+    const secret = newSecret();
+    issued.set(req, secret);
+    headers["set-cookie"] = sessionCookie(secret, cookieMaxAgeSeconds);
+  });
+
+  const nsp = io.of("/") as unknown as Namespace<StudentClientEvents, StudentServerEvents>;
+  nsp.on("connection", (socket) => connect(socket, registry, log));
+  return nsp as unknown as Namespace;
+}
+
+function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger): void {
+  const secret = secretFromCookieHeader(socket.request.headers.cookie) ?? issued.get(socket.request);
+  if (!secret) {
+    socket.emit("failure", "this browser sent no session cookie: please enable cookies for this site");
+    socket.disconnect(true);
+    return;
+  }
+  let session: Session | undefined;
+  let size = { cols: 80, rows: 24 };
+
+  const client: StudentClient = {
+    id: socket.id,
+    output: (data) => {
+      if (queuedPackets(socket) > MAX_QUEUED_PACKETS) {
+        log.warn({ socket: socket.id }, "student socket not reading its output: disconnected");
+        socket.disconnect(true);
+        return;
+      }
+      socket.emit("output", data);
+    },
+    session: (info) => socket.emit("session", info),
+    progress: (line) => socket.emit("progress", line),
+    ended: (reason) => {
+      session = undefined;
+      socket.emit("ended", reason);
+    },
+    failure: (message) => socket.emit("failure", message),
+  };
+
+  // Refusals are told at most once a second, so a flood does not become a flood of replies.
+  let lastRefusal = 0;
+  const refuse = (message: string) => {
+    const now = Date.now();
+    if (now - lastRefusal < 1000) return;
+    lastRefusal = now;
+    socket.emit("failure", message);
+  };
+  const limits = {
+    any: new RateLimit(1000, 2000),
+    input: new RateLimit(200, 400),
+    resize: new RateLimit(10, 20),
+    start: new RateLimit(0.5, 3),
+  };
+  const allowed = (kind: keyof typeof limits) => {
+    if (limits.any.take() && (kind === "any" || limits[kind].take())) return true;
+    refuse(`too many ${kind === "any" ? "messages" : `"${kind}" messages`}: slow down`);
+    return false;
+  };
+
+  const existing = registry.forCookie(secret);
+  if (existing) {
+    session = existing;
+    // attach() sends the session and replays the screen if it is running; if it
+    // is still starting, `session` follows once it runs.
+    existing.attach(client);
+    if (existing.state === "starting") socket.emit("progress", "your container is starting…");
+  } else {
+    socket.emit("session", null);
+    const ending = registry.takeEnding(secret);
+    if (ending) socket.emit("ended", ending);
+  }
+
+  socket.on("start", (request) => {
+    if (!allowed("start")) return;
+    const parsed = StartRequest.safeParse(request ?? {});
+    if (!parsed.success) return refuse(`invalid start request: ${firstIssue(parsed.error)}`);
+    if (session && session.state !== "ended") {
+      if (session.state === "running") socket.emit("session", session.info());
+      return;
+    }
+    registry.start(secret, parsed.data.name, client, size).then(
+      (s) => {
+        session = s;
+      },
+      (error: unknown) => {
+        if (error instanceof SessionRefused) {
+          socket.emit("failure", error.message);
+        } else {
+          log.error({ err: String(error) }, "starting a session failed");
+          socket.emit("failure", "the server could not start a session; please try again");
+        }
+      },
+    );
+  });
+
+  socket.on("input", (data) => {
+    if (!allowed("input")) return;
+    const parsed = Input.safeParse(data);
+    if (!parsed.success) return refuse(`invalid input: ${firstIssue(parsed.error)}`);
+    if (!session) return refuse("there is no session to type into: press Start");
+    session.input(parsed.data);
+  });
+
+  socket.on("resize", (value) => {
+    if (!allowed("resize")) return;
+    const parsed = Resize.safeParse(value);
+    if (!parsed.success) return refuse(`invalid size: ${firstIssue(parsed.error)}`);
+    size = parsed.data;
+    session?.resize(size.cols, size.rows);
+  });
+
+  socket.on("ack", (chars) => {
+    if (!allowed("any")) return;
+    const parsed = Ack.safeParse(chars);
+    if (!parsed.success) return refuse(`invalid ack: ${firstIssue(parsed.error)}`);
+    session?.ack(socket.id, parsed.data);
+  });
+
+  const known = new Set(["start", "input", "resize", "ack"]);
+  socket.onAny((event: unknown) => {
+    if (typeof event === "string" && known.has(event)) return;
+    if (allowed("any")) refuse(`unknown message "${String(event).slice(0, 40)}"`);
+  });
+
+  socket.on("disconnect", () => {
+    session?.detach(socket.id);
+    session = undefined;
+  });
+}
