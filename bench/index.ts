@@ -1,9 +1,13 @@
 // The list of benchmarks `npm run bench` runs, in order. Each prints its own
 // table. Arguments name the ones to run (all when none is given).
 import { benchPull } from "./pull.ts";
+import { benchRun } from "./run.ts";
+import { benchWeb } from "./web.ts";
 
 const benchmarks: { name: string; run: () => Promise<void> }[] = [
   { name: "pull", run: benchPull },
+  { name: "run", run: benchRun },
+  { name: "web", run: benchWeb },
 ];
 
 const wanted = process.argv.slice(2);

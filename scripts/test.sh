@@ -7,9 +7,11 @@ source "$(dirname "$0")/setup.sh"
 need_root test
 # The tests' own parts: a real registry, skopeo to push images into it, a
 # static busybox to build a tiny image, Debian's Chromium for Playwright.
-apt_install docker-registry skopeo busybox-static chromium ca-certificates
+apt_install docker-registry skopeo busybox-static chromium ca-certificates openssl
 
 npx --no-install tsc --noEmit
 npx --no-install vitest run
+# Browser tests: Debian's Chromium against the real server (e2e/, playwright.config.ts).
+npx --no-install playwright test
 echo "leak check: playground doctor --leaks"
 node bin/playground.mjs doctor --leaks

@@ -1,0 +1,49 @@
+"use client";
+// The line above a student's terminal: which container this is, and how long it has left.
+import type { SessionInfo } from "../../server/web/protocol.ts";
+import { formatDuration, shortId } from "../lib/format.ts";
+import { useNow } from "../lib/use-now.ts";
+import { ConnectionDot } from "./connection-dot.tsx";
+
+interface Props {
+  info: SessionInfo | null;
+  connected: boolean;
+  phase: "starting" | "running" | "ended" | "failed";
+}
+
+export function StatusBar({ info, connected, phase }: Props) {
+  const now = useNow();
+  return (
+    <header className="status-bar" data-testid="status-bar">
+      <span className="brand">container playground</span>
+      {info ? (
+        <>
+          {info.studentName && <span className="field">{info.studentName}</span>}
+          <span className="field" title={info.containerId}>
+            <span className="label">container</span> <code data-testid="container-id">{shortId(info.containerId)}</code>
+          </span>
+          <span className="field">
+            <span className="label">image</span> <code>{info.image}</code>
+          </span>
+          <span className="field">
+            <span className="label">host</span> <code>{info.hostname}</code>
+          </span>
+          <span className="field">
+            <span className="label">ip</span> <code>{info.ip}</code>
+          </span>
+          {phase === "running" ? (
+            <span className="field" data-testid="time-left">
+              <span className="label">time left</span> {formatDuration(Date.parse(info.expiresAt) - now)}
+            </span>
+          ) : (
+            <span className="field">ended</span>
+          )}
+        </>
+      ) : (
+        <span className="field">{phase === "starting" ? "starting your container…" : ""}</span>
+      )}
+      <span className="spacer" />
+      <ConnectionDot connected={connected} />
+    </header>
+  );
+}

@@ -1,0 +1,207 @@
+"use client";
+// The instructor page: a live list of every session, a read-only view of the
+// terminal of the one clicked, and a button to end a session.
+//
+// The token travels in the socket.io handshake (`auth`), never in a URL the
+// server logs; a `?token=` link is accepted once, stored in sessionStorage
+// (this tab only) and removed from the address bar.
+import { useCallback, useEffect, useRef, useState } from "react";
+import type { Socket } from "socket.io-client";
+import type { InstructorClientEvents, InstructorServerEvents, SessionRow } from "../../server/web/protocol.ts";
+import { ConnectionDot } from "../components/connection-dot.tsx";
+import { TerminalView } from "../components/terminal-view.tsx";
+import { shortId } from "../lib/format.ts";
+import type { OpenTerminal } from "../lib/terminal.ts";
+import { SessionTable } from "./session-table.tsx";
+import { TokenForm } from "./token-form.tsx";
+
+type InstructorSocket = Socket<InstructorServerEvents, InstructorClientEvents>;
+
+const TOKEN_KEY = "playground.instructorToken";
+
+/** token: asking for it; connecting: handshake sent; open: the list is live. */
+type Phase = "loading" | "token" | "connecting" | "open";
+
+export function InstructorApp() {
+  const [phase, setPhase] = useState<Phase>("loading");
+  const [tokenError, setTokenError] = useState<string>();
+  const [connected, setConnected] = useState(false);
+  const [rows, setRows] = useState<SessionRow[]>([]);
+  const [watched, setWatched] = useState<string>();
+  const [viewKey, setViewKey] = useState(0);
+  const [failure, setFailure] = useState<string>();
+
+  const socketRef = useRef<InstructorSocket>(undefined);
+  const watchedRef = useRef<string>(undefined);
+  const terminalRef = useRef<OpenTerminal>(undefined);
+  /** Output that arrived before the viewer's terminal was ready. */
+  const queue = useRef<string[]>([]);
+  /** Bumped by every connect and by unmount: a connect overtaken by a newer one gives up. */
+  const attempt = useRef(0);
+
+  const write = useCallback((data: string) => {
+    if (terminalRef.current) terminalRef.current.term.write(data);
+    else queue.current.push(data);
+  }, []);
+
+  /** A fresh, empty viewer: the server replays the watched terminal's recent output first. */
+  const resetViewer = useCallback(() => {
+    terminalRef.current = undefined;
+    queue.current = [];
+    setViewKey((key) => key + 1);
+  }, []);
+
+  const connect = useCallback(
+    async (token: string) => {
+      const mine = ++attempt.current;
+      socketRef.current?.disconnect();
+      setPhase("connecting");
+      const { io } = await import("socket.io-client");
+      if (mine !== attempt.current) return;
+      const socket: InstructorSocket = io("/instructor", { auth: { token } });
+      socketRef.current = socket;
+      socket.on("connect", () => {
+        setConnected(true);
+        setPhase("open");
+        setFailure(undefined);
+        // A new connection watches nothing yet: pick the watched terminal up again.
+        if (watchedRef.current) {
+          resetViewer();
+          socket.emit("watch", watchedRef.current);
+        }
+      });
+      socket.on("connect_error", (error) => {
+        setConnected(false);
+        // A refusal by the server's auth check is final (socket.io stops
+        // retrying); a network error is retried and shown as "reconnecting".
+        if (!socket.active) {
+          sessionStorage.removeItem(TOKEN_KEY);
+          setTokenError(`The server refused this token (${error.message}).`);
+          setPhase("token");
+        }
+      });
+      socket.on("disconnect", () => setConnected(false));
+      socket.on("sessions", (list) => setRows(list));
+      socket.on("output", (sessionId, data) => {
+        if (sessionId === watchedRef.current) write(data);
+      });
+      socket.on("failure", (message) => setFailure(message));
+    },
+    [resetViewer, write],
+  );
+
+  useEffect(() => {
+    const url = new URL(window.location.href);
+    const fromUrl = url.searchParams.get("token");
+    if (fromUrl) {
+      sessionStorage.setItem(TOKEN_KEY, fromUrl);
+      url.searchParams.delete("token");
+      window.history.replaceState(null, "", url);
+    }
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (token) connect(token);
+    else setPhase("token");
+    return () => {
+      attempt.current++;
+      socketRef.current?.disconnect();
+    };
+  }, [connect]);
+
+  const submitToken = (token: string) => {
+    sessionStorage.setItem(TOKEN_KEY, token);
+    setTokenError(undefined);
+    connect(token);
+  };
+
+  const forgetToken = () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    attempt.current++;
+    socketRef.current?.disconnect();
+    socketRef.current = undefined;
+    watchedRef.current = undefined;
+    setWatched(undefined);
+    setRows([]);
+    setPhase("token");
+  };
+
+  const watch = (id: string) => {
+    if (id === watchedRef.current) return;
+    watchedRef.current = id;
+    setWatched(id);
+    resetViewer();
+    socketRef.current?.emit("watch", id);
+  };
+
+  const closeViewer = () => {
+    watchedRef.current = undefined;
+    setWatched(undefined);
+    terminalRef.current = undefined;
+    socketRef.current?.emit("unwatch");
+  };
+
+  const end = (row: SessionRow) => {
+    const who = row.studentName || "a student with no name";
+    const container = row.containerId ? ` (container ${shortId(row.containerId)})` : "";
+    if (window.confirm(`End the session of ${who}${container}? Their container and everything in it is removed.`)) {
+      socketRef.current?.emit("end", row.id);
+    }
+  };
+
+  const onReady = useCallback((terminal: OpenTerminal) => {
+    terminalRef.current = terminal;
+    for (const data of queue.current.splice(0)) terminal.term.write(data);
+  }, []);
+
+  if (phase === "loading") return null;
+  if (phase === "token") return <TokenForm error={tokenError} onToken={submitToken} />;
+
+  const live = rows.filter((row) => row.state !== "ended").length;
+  const watchedRow = rows.find((row) => row.id === watched);
+  return (
+    <div className="instructor-page">
+      <header className="status-bar">
+        <span className="brand">container playground · instructor</span>
+        <span className="field" data-testid="live-count">
+          {live} live {live === 1 ? "session" : "sessions"}
+        </span>
+        <span className="spacer" />
+        <ConnectionDot connected={connected} />
+        <button className="link" onClick={forgetToken}>
+          Forget token
+        </button>
+      </header>
+      {failure && (
+        <div className="banner failed" role="alert">
+          <span>{failure}</span>
+          <button className="link" onClick={() => setFailure(undefined)}>
+            Dismiss
+          </button>
+        </div>
+      )}
+      <section className="list">
+        <SessionTable rows={rows} watched={watched} onWatch={watch} onEnd={end} />
+      </section>
+      {watched && (
+        <section className="viewer" data-testid="viewer">
+          <div className="viewer-title">
+            <span>
+              Watching <strong>{watchedRow?.studentName || "(no name)"}</strong>
+              {watchedRow?.containerId && (
+                <>
+                  {" "}
+                  · <code>{shortId(watchedRow.containerId)}</code>
+                </>
+              )}
+              {watchedRow?.state === "ended" && <span className="muted"> · ended</span>}
+              <span className="muted"> · read-only</span>
+            </span>
+            <button className="link" onClick={closeViewer}>
+              Close
+            </button>
+          </div>
+          <TerminalView key={viewKey} readOnly onReady={onReady} exposeForTests className="fill" />
+        </section>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,82 @@
+// Opens an xterm.js terminal in a DOM element. xterm.js touches `window` and
+// `document` as soon as it is imported, so it is loaded here with dynamic
+// imports, called from effects: the pages still render on the server, and the
+// terminal code is fetched only by browsers that show a terminal.
+import type { Terminal } from "@xterm/xterm";
+
+export interface OpenTerminal {
+  term: Terminal;
+  /** Resizes the terminal to fill its element (cols × rows of the current font). */
+  fit(): void;
+  dispose(): void;
+}
+
+const theme = {
+  background: "#0f1419",
+  foreground: "#e6e1cf",
+  cursor: "#7ee787",
+  selectionBackground: "#3d5a80",
+  black: "#1c2128",
+  brightBlack: "#636e7b",
+};
+
+export async function openTerminal(element: HTMLElement, options: { readOnly: boolean }): Promise<OpenTerminal> {
+  const [{ Terminal }, { FitAddon }, { WebLinksAddon }] = await Promise.all([
+    import("@xterm/xterm"),
+    import("@xterm/addon-fit"),
+    import("@xterm/addon-web-links"),
+  ]);
+  const term = new Terminal({
+    cursorBlink: !options.readOnly,
+    disableStdin: options.readOnly,
+    fontFamily: '"DejaVu Sans Mono", "Cascadia Mono", Menlo, Consolas, monospace',
+    fontSize: 14,
+    // At 1.0 the DOM renderer clips underscores at the bottom of the cell with many fonts.
+    lineHeight: 1.15,
+    scrollback: 5000,
+    theme,
+  });
+  const fitAddon = new FitAddon();
+  term.loadAddon(fitAddon);
+  // URLs printed in the terminal open in a new tab (the addon's default
+  // handler also cuts the new tab's `opener`).
+  term.loadAddon(new WebLinksAddon());
+  term.open(element);
+
+  // Copy on selection, as in most Linux terminals. Paste needs nothing here:
+  // xterm.js listens to the browser's paste event, so Ctrl+Shift+V and the
+  // right-click menu's "Paste" both reach the shell. The clipboard API exists
+  // only on secure origins (https or localhost): elsewhere Ctrl+C of the
+  // browser menu still works.
+  const selection = term.onSelectionChange(() => {
+    const text = term.getSelection();
+    if (text && navigator.clipboard) navigator.clipboard.writeText(text).catch(() => {});
+  });
+
+  const fit = () => {
+    // A hidden element has no size: fitting it would shrink the terminal to nothing.
+    if (element.clientWidth > 0 && element.clientHeight > 0) fitAddon.fit();
+  };
+  // The element changes size with the window and when banners come and go.
+  const observer = new ResizeObserver(() => fit());
+  observer.observe(element);
+  fit();
+
+  return {
+    term,
+    fit,
+    dispose() {
+      observer.disconnect();
+      selection.dispose();
+      term.dispose();
+    },
+  };
+}
+
+/** The whole buffer (scrollback and screen) as plain text, one line per row. */
+export function terminalText(term: Terminal): string {
+  const buffer = term.buffer.active;
+  const lines: string[] = [];
+  for (let y = 0; y < buffer.length; y++) lines.push(buffer.getLine(y)?.translateToString(true) ?? "");
+  return lines.join("\n");
+}

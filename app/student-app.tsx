@@ -1,0 +1,252 @@
+"use client";
+// The student page: a start form, then a full-window terminal attached to a
+// shell in the student's own container, relayed over socket.io.
+//
+// The session belongs to the browser (a cookie), not to this page: on every
+// (re)connect the server says which session this browser has, and replays the
+// recent output, so a reload or a dropped network lands back in the same shell.
+import { useCallback, useEffect, useRef, useState } from "react";
+import type { Socket } from "socket.io-client";
+import {
+  MAX_INPUT_BYTES,
+  StartRequest,
+  type SessionInfo,
+  type StudentClientEvents,
+  type StudentServerEvents,
+} from "../server/web/protocol.ts";
+import { StartForm } from "./components/start-form.tsx";
+import { StatusBar } from "./components/status-bar.tsx";
+import { TerminalView } from "./components/terminal-view.tsx";
+import { AckBatcher, splitInput } from "./lib/flow-control.ts";
+import type { OpenTerminal } from "./lib/terminal.ts";
+
+type StudentSocket = Socket<StudentServerEvents, StudentClientEvents>;
+
+/**
+ * connecting: waiting to hear whether this browser has a session;
+ * form: no session, the start form is shown; starting: Start was pressed;
+ * running: attached to a shell; ended / failed: the terminal stays, read-only, under a banner.
+ */
+type Phase = "connecting" | "form" | "starting" | "running" | "ended" | "failed";
+
+// ANSI colours for the lines the page itself writes into the terminal.
+const DIM = "\x1b[2m";
+const RED = "\x1b[31m";
+const YELLOW = "\x1b[33m";
+const RESET = "\x1b[0m";
+const HIDE_CURSOR = "\x1b[?25l";
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+export function StudentApp() {
+  const [phase, setPhase] = useState<Phase>("connecting");
+  const [info, setInfo] = useState<SessionInfo | null>(null);
+  const [connected, setConnected] = useState(false);
+  const [banner, setBanner] = useState<string>();
+  const [formError, setFormError] = useState<string>();
+  // A new session gets a new terminal: bumping the key remounts it.
+  const [terminalKey, setTerminalKey] = useState(0);
+
+  // Socket handlers are registered once, so they read the current state from refs.
+  const phaseRef = useRef<Phase>("connecting");
+  const nameRef = useRef("");
+  const socketRef = useRef<StudentSocket>(undefined);
+  const terminalRef = useRef<OpenTerminal>(undefined);
+  /** Writes that arrived before the terminal was ready. */
+  const queue = useRef<{ text: string; ack: boolean }[]>([]);
+  const acks = useRef<AckBatcher>(undefined);
+  /** Bumped on every connect: output rendered for an earlier connection is not acked to the new one. */
+  const generation = useRef(0);
+
+  const go = useCallback((next: Phase) => {
+    phaseRef.current = next;
+    setPhase(next);
+  }, []);
+
+  /** Writes to the terminal; `ack` marks shell output, which is counted for flow control. */
+  const write = useCallback((text: string, ack: boolean) => {
+    const terminal = terminalRef.current;
+    if (!terminal) {
+      queue.current.push({ text, ack });
+      return;
+    }
+    const written = generation.current;
+    terminal.term.write(
+      text,
+      ack ? () => written === generation.current && acks.current?.rendered(text.length) : undefined,
+    );
+  }, []);
+  const notice = useCallback((line: string, colour: string) => write(`\r\n${colour}${line}${RESET}\r\n`, false), [write]);
+  /** The shell is gone: hide the cursor so the terminal does not look like it waits for input. */
+  const closeTerminal = useCallback((line: string) => notice(`${line}${HIDE_CURSOR}`, RED), [notice]);
+
+  const sendSize = useCallback(() => {
+    const socket = socketRef.current;
+    const terminal = terminalRef.current;
+    if (socket?.connected && terminal && phaseRef.current === "running") {
+      socket.emit("resize", { cols: terminal.term.cols, rows: terminal.term.rows });
+    }
+  }, []);
+
+  /** Shows a fresh, empty terminal (the old one is disposed on remount). */
+  const newTerminal = useCallback(() => {
+    terminalRef.current = undefined;
+    queue.current = [];
+    setTerminalKey((key) => key + 1);
+  }, []);
+
+  const start = useCallback(
+    (name: string) => {
+      const request = StartRequest.safeParse({ name: name.trim() || undefined });
+      if (!request.success) {
+        setFormError(`Name: ${request.error.issues[0].message}`);
+        return;
+      }
+      nameRef.current = name;
+      setFormError(undefined);
+      setBanner(undefined);
+      setInfo(null);
+      newTerminal();
+      go("starting");
+      write(`${DIM}Starting your container…${RESET}\r\n`, false);
+      socketRef.current?.emit("start", request.data);
+    },
+    [go, newTerminal, write],
+  );
+
+  useEffect(() => {
+    let socket: StudentSocket | undefined;
+    let stopped = false;
+    import("socket.io-client").then(({ io }) => {
+      if (stopped) return;
+      const s: StudentSocket = io();
+      socket = s;
+      socketRef.current = s;
+      acks.current = new AckBatcher((chars) => s.connected && s.emit("ack", chars));
+
+      s.on("connect", () => {
+        generation.current++;
+        acks.current?.reset();
+        setConnected(true);
+      });
+      s.on("disconnect", () => setConnected(false));
+      s.on("connect_error", () => setConnected(false));
+
+      s.on("session", (session) => {
+        const phase = phaseRef.current;
+        if (session) {
+          if (phase === "running") {
+            // A reattach: the server replays recent output, so start from a clean screen.
+            terminalRef.current?.term.reset();
+            queue.current = [];
+          } else if (phase !== "starting") {
+            newTerminal();
+          }
+          setBanner(undefined);
+          setInfo(session);
+          go("running");
+          sendSize();
+          return;
+        }
+        if (phase === "connecting") go("form");
+        else if (phase === "starting") {
+          // The connection dropped before the container was ready and the
+          // server has no session for this browser: ask again.
+          s.emit("start", { name: nameRef.current.trim() || undefined });
+        } else if (phase === "running") {
+          // The session ended while the page was away; `ended` with the
+          // reason follows when the server still knows it.
+          setBanner("This session ended while the page was disconnected.");
+          go("ended");
+        }
+      });
+      s.on("output", (data) => write(data, true));
+      s.on("progress", (line) => {
+        // A reload while the container is still starting: show its progress.
+        if (phaseRef.current === "connecting") go("starting");
+        write(`${DIM}${line}${RESET}\r\n`, false);
+      });
+      s.on("ended", (reason) => {
+        const phase = phaseRef.current;
+        if (phase === "connecting" || phase === "form") {
+          // A fresh page for a browser whose last session ended meanwhile.
+          setFormError(`Your last session ended: ${reason}.`);
+          go("form");
+          return;
+        }
+        setBanner(reason);
+        go("ended");
+        closeTerminal(`Session ended: ${reason}`);
+      });
+      s.on("failure", (message) => {
+        const phase = phaseRef.current;
+        if (phase === "starting") {
+          setBanner(message);
+          go("failed");
+          closeTerminal(message);
+        } else if (phase === "running") {
+          notice(message, YELLOW);
+        } else {
+          setFormError(message);
+          if (phase === "connecting") go("form");
+        }
+      });
+    });
+    return () => {
+      stopped = true;
+      acks.current?.reset();
+      socket?.disconnect();
+    };
+  }, [closeTerminal, go, newTerminal, notice, sendSize, write]);
+
+  const onReady = useCallback(
+    (terminal: OpenTerminal) => {
+      terminalRef.current = terminal;
+      for (const pending of queue.current.splice(0)) write(pending.text, pending.ack);
+      sendSize();
+    },
+    [sendSize, write],
+  );
+
+  const onData = useCallback((data: string) => {
+    const socket = socketRef.current;
+    // Keys typed while disconnected are dropped rather than sent late to a shell in an unknown state.
+    if (!socket?.connected || phaseRef.current !== "running") return;
+    for (const chunk of splitInput(data, MAX_INPUT_BYTES)) socket.emit("input", chunk);
+  }, []);
+
+  if (phase === "connecting") {
+    return (
+      <main className="center">
+        <p className="hint">Connecting to the playground…</p>
+      </main>
+    );
+  }
+  if (phase === "form") return <StartForm connected={connected} error={formError} onStart={start} />;
+
+  const over = phase === "ended" || phase === "failed";
+  return (
+    <div className="terminal-page">
+      <StatusBar info={info} connected={connected} phase={phase} />
+      {over && (
+        <div className={`banner ${phase}`} role="alert" data-testid="banner">
+          <span>{phase === "ended" ? <><strong>Session ended:</strong> {banner}</> : capitalize(banner ?? "")}</span>
+          <button className="primary" onClick={() => start(nameRef.current)} disabled={!connected}>
+            Start a new session
+          </button>
+        </div>
+      )}
+      <TerminalView
+        key={terminalKey}
+        readOnly={phase !== "running"}
+        onReady={onReady}
+        onData={onData}
+        onResize={sendSize}
+        exposeForTests
+        className="fill"
+      />
+    </div>
+  );
+}

@@ -1,0 +1,88 @@
+// What the specs share: where the server is (set by e2e/global-setup.ts) and
+// how to drive and read a page's terminal.
+//
+// The terminal is read through `window.__term`, the xterm.js Terminal the
+// pages expose for tests (app/components/terminal-view.tsx): its buffer holds
+// the scrollback and the screen as text, which the DOM rows do not.
+import { expect, type Page } from "@playwright/test";
+import type { Terminal } from "@xterm/xterm";
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the browser tests with playwright.config.ts (its global setup starts the server)`);
+  return value;
+}
+
+export const server = {
+  get url() {
+    return required("PLAYGROUND_E2E_URL");
+  },
+  get instructorToken() {
+    return required("PLAYGROUND_E2E_INSTRUCTOR_TOKEN");
+  },
+  get adminToken() {
+    return required("PLAYGROUND_E2E_ADMIN_TOKEN");
+  },
+  get dataDir() {
+    return required("PLAYGROUND_E2E_DATA_DIR");
+  },
+};
+
+/** Every line of the page's terminal (scrollback and screen), as plain text. */
+export async function terminalText(page: Page): Promise<string> {
+  return page.evaluate(() => {
+    const term = (window as unknown as { __term?: Terminal }).__term;
+    if (!term) return "";
+    const buffer = term.buffer.active;
+    const lines: string[] = [];
+    for (let y = 0; y < buffer.length; y++) lines.push(buffer.getLine(y)?.translateToString(true) ?? "");
+    return lines.join("\n");
+  });
+}
+
+/** Waits until the terminal's text matches `pattern`; returns the match. */
+export async function waitForTerminal(page: Page, pattern: RegExp, timeout = 20_000): Promise<RegExpMatchArray> {
+  let match: RegExpMatchArray | null = null;
+  await expect
+    .poll(
+      async () => {
+        match = (await terminalText(page)).match(pattern);
+        return match !== null;
+      },
+      { timeout, message: `terminal output matching ${pattern}` },
+    )
+    .toBe(true);
+  return match!;
+}
+
+/** Types a command line into the page's terminal, as a student would, and presses Enter. */
+export async function typeLine(page: Page, line: string): Promise<void> {
+  await page.locator(".xterm-helper-textarea").focus();
+  await page.keyboard.type(line);
+  await page.keyboard.press("Enter");
+}
+
+/**
+ * Runs a command whose output ends with a marker the typed line cannot
+ * contain (the shell computes it), and waits for that marker: the command has
+ * then finished and its output is in the terminal.
+ */
+export async function run(page: Page, command: string, timeout?: number): Promise<string> {
+  const tag = `done${crypto.randomUUID().slice(0, 8)}`;
+  await typeLine(page, `${command}; echo "${tag}-$((6*7))"`);
+  await waitForTerminal(page, new RegExp(`${tag}-42`), timeout);
+  return terminalText(page);
+}
+
+/** Opens the student page, starts a session under `name` and waits for a working shell. */
+export async function startSession(page: Page, name: string): Promise<void> {
+  await page.goto("/");
+  await page.getByLabel(/your name/i).fill(name);
+  await page.getByRole("button", { name: "Start" }).click();
+  // Running (the status line shows the container) or refused (a banner says why).
+  const running = page.getByTestId("container-id");
+  const banner = page.getByTestId("banner");
+  await expect(running.or(banner).first()).toBeVisible({ timeout: 45_000 });
+  if (await banner.isVisible()) throw new Error(`the session did not start: ${await banner.textContent()}`);
+  await run(page, "true", 30_000);
+}
