@@ -40,6 +40,9 @@ async function main(): Promise<void> {
   if (reconciled.removed.length || reconciled.failed.length) {
     log.warn({ removed: reconciled.removed, failed: reconciled.failed }, "reconciled the record with the kernel");
   }
+  if (reconciled.leaks.length) {
+    log.warn({ leaks: reconciled.leaks.map((l) => l.description) }, "playground objects that no container owns: `playground rm` removes them");
+  }
 
   const registry = new SessionRegistry(engine, engine.db, log.child({ part: "sessions" }), limitsOf(config), config.web.image);
   const orphans = await registry.recordOrphansEnded();

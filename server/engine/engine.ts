@@ -466,11 +466,14 @@ export class Engine {
   }
 
   /**
-   * At server start: a container whose process is gone (the host rebooted, the
-   * server was killed) is marked exited and its objects released; then every
-   * leftover no live container owns is removed.
+   * At server start and stop: a container whose process is gone (the host
+   * rebooted, the server was killed) is marked exited and what the record says
+   * it owned is released; the bridge and cgroup parents go when no container
+   * needs them. Objects with the playground's prefix that no record owns are
+   * only reported (`leaks`): they may belong to another playground's data
+   * directory on this host, and `playground rm` is the command that sweeps them.
    */
-  async reconcile(): Promise<CleanupReport> {
+  async reconcile(): Promise<CleanupReport & { leaks: Leak[] }> {
     const report: CleanupReport = { removed: [], failed: [] };
     const rows = await this.db.container.findMany({ where: { state: { in: ["created", "running"] } } });
     for (const row of rows) {
@@ -480,11 +483,11 @@ export class Engine {
       if (row.autoRemove || row.state === "created") await this.dropContainer(row.id, report);
       report.removed.push(`container ${row.id} (${row.name}): its process was gone`);
     }
-    await this.removeLeftovers(report);
-    return report;
+    await this.releaseSharedIfUnused(report);
+    return { ...report, leaks: await this.leaks() };
   }
 
-  /** Every leak removed; the bridge and the cgroup parents too when no container needs them. */
+  /** Every leak removed, then the shared objects when no container needs them. */
   private async removeLeftovers(report: CleanupReport): Promise<void> {
     const scope = await this.leakScope();
     for (const leak of inRemovalOrder(await findLeaks(scope))) {
@@ -496,13 +499,17 @@ export class Engine {
         report.failed.push(`${leak.description}: ${(error as Error).message}`);
       }
     }
-    if ((await liveContainerIds(this.db)).size === 0 && this.running.size === 0) {
-      try {
-        report.removed.push(...(await this.network.teardown(this.host)));
-        await this.cgroups.removeParent(this.host);
-      } catch (error) {
-        report.failed.push(`network/cgroup parents: ${(error as Error).message}`);
-      }
+    await this.releaseSharedIfUnused(report);
+  }
+
+  /** The bridge with its NAT rule, and the cgroup parents, once no container of ours is alive. */
+  private async releaseSharedIfUnused(report: CleanupReport): Promise<void> {
+    if ((await liveContainerIds(this.db)).size > 0 || this.running.size > 0) return;
+    try {
+      report.removed.push(...(await this.network.teardown(this.host)));
+      await this.cgroups.removeParent(this.host);
+    } catch (error) {
+      report.failed.push(`network/cgroup parents: ${(error as Error).message}`);
     }
   }
 

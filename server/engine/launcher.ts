@@ -159,6 +159,7 @@ export async function launch(host: Host, spec: LaunchSpec): Promise<Launched> {
     // The gate shell opening its end of the FIFO is the sign that everything
     // before it worked: namespaces made, capabilities dropped, user switched.
     const gate = await openGate(gatePath, proc.exited, proc.output);
+    proc.stopCapture();
     cleanups.push(() => fs.closeSync(gate));
     holder.kill("SIGKILL");
     steps.push({ title: "Stop the placeholder: the user namespace lives on with the container", command: "kill %1" });
@@ -263,6 +264,8 @@ interface StartedProcess {
   exited: Promise<{ exitCode: number; signal?: string }>;
   /** What the process printed so far (for errors before the container runs). */
   output(): Promise<string>;
+  /** The container reached its gate: from here on its output is the caller's alone. */
+  stopCapture(): void;
   killLauncher(): void;
 }
 
@@ -273,8 +276,10 @@ async function startProcess(argv: string[], tty: LaunchSpec["tty"]): Promise<Sta
   if (tty) {
     const { spawn: spawnPty } = await import("node-pty");
     const pty = spawnPty(argv[0], argv.slice(1), { name: "xterm", cols: tty.cols, rows: tty.rows, cwd: "/", env: TOOL_ENV });
+    // Kept only until the gate opens, to explain a failed start; bounded, since
+    // a broken launcher could print without end.
     let seen = "";
-    const listener = pty.onData((d) => (seen += d));
+    const listener = pty.onData((d) => (seen = (seen + d).slice(-8192)));
     const exited = new Promise<{ exitCode: number; signal?: string }>((resolve) =>
       pty.onExit(({ exitCode, signal }) => resolve(exitStatus(exitCode, signal || undefined))),
     );
@@ -283,6 +288,7 @@ async function startProcess(argv: string[], tty: LaunchSpec["tty"]): Promise<Sta
       pty,
       exited,
       output: async () => (listener.dispose(), seen),
+      stopCapture: () => listener.dispose(),
       killLauncher: () => kill(pty.pid),
     };
   }
@@ -303,6 +309,7 @@ async function startProcess(argv: string[], tty: LaunchSpec["tty"]): Promise<Sta
       for await (const chunk of child.stderr!) text += chunk;
       return text;
     },
+    stopCapture: () => undefined,
     killLauncher: () => kill(child.pid!),
   };
 }
