@@ -1,10 +1,12 @@
 // `playground rmi IMAGE...`: remove images from the local store, and with each
 // the layers and blobs no other image uses. Like `docker rmi`, an image that
-// is not there is reported and the others are still removed.
+// is not there, or still used by a container, is reported and the others are
+// still removed.
 import { loadConfig } from "../config.ts";
 import { InvalidReferenceError } from "../engine/image/errors.ts";
 import { familiarName, formatReference, parseReference } from "../engine/image/reference.ts";
-import { ImageStore, NoSuchImageError } from "../engine/image/store.ts";
+import { NoSuchImageError } from "../engine/image/store.ts";
+import { Engine } from "../engine/engine.ts";
 import { parseCommandArgs } from "./args.ts";
 import { UsageError, userMessage } from "./errors.ts";
 
@@ -23,11 +25,11 @@ export async function run(args: string[]): Promise<number> {
     }
   });
 
-  const store = await ImageStore.open(loadConfig());
+  const engine = await Engine.open(loadConfig());
   let failed = false;
   for (const ref of refs) {
     try {
-      const removed = await store.remove(formatReference(ref));
+      const removed = await engine.removeImage(formatReference(ref));
       process.stdout.write(`Untagged: ${familiarName(ref)}\n`);
       for (const diffId of removed.layers) process.stdout.write(`Deleted: ${diffId}\n`);
     } catch (error) {
@@ -36,5 +38,6 @@ export async function run(args: string[]): Promise<number> {
       process.stderr.write(`playground: ${message}\n`);
     }
   }
+  await engine.close();
   return failed ? 1 : 0;
 }

@@ -89,6 +89,9 @@ export class ContainerNetwork {
    */
   async teardown(host: Host): Promise<string[]> {
     return withLock(this.options.lockFile, async () => {
+      // A lease is taken (under this lock) before its veth is plugged in: a
+      // container still being built holds one, and keeps the bridge.
+      if ((await this.db.kernelObject.count({ where: { kind: "ip" } })) > 0) return [];
       const subnet = (await this.recordedSubnet()) ?? "";
       const exists = await fs.stat(`/sys/class/net/${this.bridge}`).then(() => true, () => false);
       const nat = await detectNatBackend();

@@ -163,6 +163,23 @@ export class Engine {
     return ensureImage(this.store, this.registry, reference, { onProgress });
   }
 
+  /**
+   * `rmi`: the image, and the layers and blobs no other image uses. Refused
+   * while any container made from it is in the record, as docker does: a
+   * container's overlay stacks the image's layer directories.
+   */
+  async removeImage(name: string): Promise<Awaited<ReturnType<ImageStore["remove"]>>> {
+    const image = await this.store.image(name);
+    if (image) {
+      const users = await this.db.container.findMany({ where: { imageDigest: image.manifestDigest }, select: { name: true } });
+      if (users.length > 0) {
+        const names = users.map((u) => u.name).join(", ");
+        throw new EngineError(`image is in use by container ${names}: remove the container first (playground rm ${users[0].name})`);
+      }
+    }
+    return this.store.remove(name);
+  }
+
   async run(request: RunRequest): Promise<RunningContainer> {
     const image = await this.ensureImage(request.image, request.onPullProgress);
     const argv = resolveArgv(image.config, request.command);
@@ -313,6 +330,11 @@ export class Engine {
     await this.releaseObjects(id, RUNTIME_KINDS);
     if (autoRemove) await this.dropContainer(id);
     this.cpuSamples.delete(id);
+    // A run leaves nothing behind: the last container out takes the bridge,
+    // its NAT rule and the cgroup parents with it (the next run makes them
+    // again). Best effort: a run starting this very moment may have made a
+    // cgroup under the parent, and then the parent rightly stays.
+    await this.releaseSharedIfUnused({ removed: [], failed: [] }, id);
     return { exitCode: status.exitCode, oomKilled };
   }
 
@@ -502,9 +524,10 @@ export class Engine {
     await this.releaseSharedIfUnused(report);
   }
 
-  /** The bridge with its NAT rule, and the cgroup parents, once no container of ours is alive. */
-  private async releaseSharedIfUnused(report: CleanupReport): Promise<void> {
-    if ((await liveContainerIds(this.db)).size > 0 || this.running.size > 0) return;
+  /** The bridge with its NAT rule, and the cgroup parents, once no container of ours is alive (`exiting` aside). */
+  private async releaseSharedIfUnused(report: CleanupReport, exiting?: string): Promise<void> {
+    const others = (ids: Iterable<string>) => [...ids].some((id) => id !== exiting);
+    if (others((await liveContainerIds(this.db)).keys()) || others(this.running.keys())) return;
     try {
       report.removed.push(...(await this.network.teardown(this.host)));
       await this.cgroups.removeParent(this.host);

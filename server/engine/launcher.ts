@@ -175,7 +175,9 @@ export async function launch(host: Host, spec: LaunchSpec): Promise<Launched> {
     const enter = nsenterArgs(pid, SETUP_NAMESPACES);
     steps.push({ title: "Enter the container's namespaces from the host, as the container's root", command: `${commandLine(enter)} sh -e` });
     steps.push(...fsSteps);
-    await host.exec("Build the container's file system view", [...enter, TOOLS.sh, "-ec", scriptOf(fsSteps)]);
+    // A clean environment: nothing of the server's (its tokens) reaches this shell.
+    const cleanEnv = ["/usr/bin/env", "-i", `PATH=${TOOL_ENV.PATH}`];
+    await host.exec("Build the container's file system view", [...enter, ...cleanEnv, TOOLS.sh, "-ec", scriptOf(fsSteps)]);
 
     // unshare re-raises the signal that killed PID 1 on itself, except SIGKILL,
     // which it cannot reset to default: it then prints "sigprocmask unblock

@@ -97,10 +97,39 @@ export function filesystemSteps(plan: FilesystemPlan, kindOf: (p: string) => Pat
   steps.push(...devSteps(at));
   for (const file of plan.files) steps.push(fileStep(file, r));
 
-  step("Enter the new root: pivot_root moves every process of this mount namespace, the waiting one included", `cd ${shellQuote(r)}`, "pivot_root . .");
-  step("Detach the old root: nothing of the host's file system is reachable any more", "umount -l .");
+  step(
+    "Enter the new root and detach the old one: pivot_root moves every process of this mount namespace, the waiting one included; then nothing of the host's file system is reachable",
+    `cd ${shellQuote(r)}`,
+    pivotRootCommand(),
+  );
   return steps;
 }
+
+/**
+ * `pivot_root . .` then `umount -l .`, as the two system calls, made by one
+ * program started before the swap. Running the `umount` program after the
+ * swap would look it up in the image: the image's own code would run with
+ * this setup's privileges. perl is used because it is on every Debian and
+ * Ubuntu host (perl-base is essential) and can make a raw system call.
+ */
+export function pivotRootCommand(arch: string = process.arch): string {
+  const numbers = SYSCALLS[arch];
+  if (!numbers) throw new Error(`pivot_root: unsupported architecture ${arch}`);
+  const MNT_DETACH = 2;
+  // perl's syscall() wants variables (writable buffers), not literals.
+  const program = [
+    `my $here = ".";`,
+    `syscall(${numbers.pivotRoot}, $here, $here) == 0 or die "pivot_root: $!\\n";`,
+    `syscall(${numbers.umount2}, $here, ${MNT_DETACH}) == 0 or die "umount: $!\\n";`,
+  ].join(" ");
+  return `/usr/bin/perl -e ${shellQuote(program)}`;
+}
+
+/** System call numbers of pivot_root(2) and umount2(2), per architecture. */
+const SYSCALLS: Record<string, { pivotRoot: number; umount2: number }> = {
+  x64: { pivotRoot: 155, umount2: 166 },
+  arm64: { pivotRoot: 41, umount2: 39 },
+};
 
 /** The container's own cgroup directories, read-only, where tools expect them. */
 function cgroupSteps(plan: FilesystemPlan, at: (p: string) => string): Step[] {

@@ -123,14 +123,18 @@ describe("containers on the playground network", () => {
     expect(result.stdout).not.toContain(`seen ${address}\n`);
   });
 
-  it("frees a container's address when it ends, and the bridge stays for the next one", async () => {
+  it("frees a container's address when it ends; the last one out takes the bridge and its NAT rule, the next brings them back", async () => {
     const engine = await pg.engine();
+    const keeper = await engine.run({ image: pg.images.busybox, command: ["sleep", "30"], tty: null, autoRemove: true });
     const first = await engine.run({ image: pg.images.busybox, command: ["true"], tty: null, autoRemove: true });
     await first.exited;
-    expect(await engine.db.kernelObject.count({ where: { kind: "ip" } })).toBe(0);
+    expect(await engine.db.kernelObject.count({ where: { kind: "ip", name: first.ip } })).toBe(0);
+    expect((await ip("link", "show", "pg0")).stdout).toContain("pg0"); // still used by the keeper
+    await keeper.stop();
+    await expect(ip("link", "show", "pg0")).rejects.toThrow(/does not exist/);
+    expect((await run("iptables", ["-t", "nat", "-S"])).stdout).not.toContain("playground:pg0");
     const second = await engine.run({ image: pg.images.busybox, command: ["true"], tty: null, autoRemove: true });
+    expect(second.ip).toMatch(/\.0\.2$/); // the lowest address of the bridge made again
     await second.exited;
-    expect(second.ip).toBe(first.ip); // the lowest free address, free again
-    expect((await ip("link", "show", "pg0")).stdout).toContain("pg0");
   });
 });
