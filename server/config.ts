@@ -25,8 +25,9 @@ const schema = z.object({
   PLAYGROUND_DATA_DIR: z.string().default("/var/lib/playground"),
   PLAYGROUND_REGISTRY_MIRROR: z.url().optional(),
   PLAYGROUND_INSECURE_REGISTRIES: csv.default([]),
-  PLAYGROUND_UID_BASE: z.coerce.number().int().min(1).default(100000),
-  PLAYGROUND_UID_COUNT: z.coerce.number().int().min(1).default(65536),
+  // Container ids map above every ordinary host account, never onto one.
+  PLAYGROUND_UID_BASE: z.coerce.number().int().min(65536, "must be at least 65536, above the host's own accounts").default(100000),
+  PLAYGROUND_UID_COUNT: z.coerce.number().int().min(1).max(2 ** 31).default(65536),
   PLAYGROUND_MEMORY: byteSize.default(256 * 1024 ** 2),
   PLAYGROUND_CPUS: z.coerce.number().positive().max(1024).default(0.5),
   PLAYGROUND_PIDS_LIMIT: z.coerce.number().int().positive().default(512),

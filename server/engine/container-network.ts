@@ -9,7 +9,7 @@
 import fs from "node:fs/promises";
 import type { Db } from "../db.ts";
 import type { Host } from "./host.ts";
-import { withLock } from "./lock.ts";
+import { LockDir } from "./lock.ts";
 import { ensureBridge, teardownBridge } from "./network/bridge.ts";
 import { hostsFile, readHostResolvConf, resolvConf } from "./network/dns.ts";
 import { detectNatBackend } from "./network/nat.ts";
@@ -28,10 +28,13 @@ export interface Lease {
 
 export class ContainerNetwork {
   readonly bridge = DEFAULT_BRIDGE;
+  private readonly lock: LockDir;
 
   constructor(
-    private readonly options: { db: Db; lockFile: string; uplink?: string; subnetSetting: string },
-  ) {}
+    private readonly options: { db: Db; lockDir: string; uplink?: string; subnetSetting: string },
+  ) {
+    this.lock = new LockDir(options.lockDir);
+  }
 
   private get db(): Db {
     return this.options.db;
@@ -44,7 +47,7 @@ export class ContainerNetwork {
 
   /** Make sure the bridge is there, and lease the lowest free address on it to container `id`. */
   async lease(host: Host, id: string): Promise<Lease> {
-    return withLock(this.options.lockFile, async () => {
+    return this.lock.with("network", async () => {
       const recorded = await this.recordedSubnet();
       // The bridge is host-wide and found by its name, whatever the record
       // says; the record keeps its subnet so that a bridge made again (after
@@ -88,7 +91,7 @@ export class ContainerNetwork {
    * and forget its subnet. Returns what went, for the cleanup report.
    */
   async teardown(host: Host): Promise<string[]> {
-    return withLock(this.options.lockFile, async () => {
+    return this.lock.with("network", async () => {
       // A lease is taken (under this lock) before its veth is plugged in: a
       // container still being built holds one, and keeps the bridge.
       if ((await this.db.kernelObject.count({ where: { kind: "ip" } })) > 0) return [];

@@ -134,7 +134,7 @@ export class Engine {
   ) {
     this.network = new ContainerNetwork({
       db,
-      lockFile: path.join(config.dataDir, "network.lock"),
+      lockDir: config.dataDir,
       uplink: config.container.uplink,
       subnetSetting: SETTING_SUBNET,
     });
@@ -327,9 +327,12 @@ export class Engine {
       where: { id },
       data: { state: "exited", exitCode: status.exitCode, oomKilled, endedAt: new Date(), pid: null, ip: null },
     });
+    this.cpuSamples.delete(id);
+    // Should a release fail, the error reaches whoever awaits `exited`, and the
+    // record keeps what is left (and the container, even with autoRemove) for
+    // `playground rm`.
     await this.releaseObjects(id, RUNTIME_KINDS);
     if (autoRemove) await this.dropContainer(id);
-    this.cpuSamples.delete(id);
     // A run leaves nothing behind: the last container out takes the bridge,
     // its NAT rule and the cgroup parents with it (the next run makes them
     // again). Best effort: a run starting this very moment may have made a

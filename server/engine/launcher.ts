@@ -185,7 +185,12 @@ export async function launch(host: Host, spec: LaunchSpec): Promise<Launched> {
     // other (the OOM killer's) shows as exit 1, and the cgroup's OOM count
     // tells it apart.
     let sentKill = false;
-    const exited = proc.exited.then((s) => (sentKill && s.exitCode === 1 ? { exitCode: 137, signal: "SIGKILL" } : s));
+    // Once PID 1 is gone its number may be given to another process: never signal it again.
+    let gone = false;
+    const exited = proc.exited.then((s) => {
+      gone = true;
+      return sentKill && s.exitCode === 1 ? { exitCode: 137, signal: "SIGKILL" } : s;
+    });
     let gateOpen = true;
     const closeGate = () => {
       if (gateOpen) fs.closeSync(gate);
@@ -206,6 +211,7 @@ export async function launch(host: Host, spec: LaunchSpec): Promise<Launched> {
       },
       kill(signal: NodeJS.Signals = "SIGKILL") {
         closeGate();
+        if (gone) return;
         sentKill ||= signal === "SIGKILL";
         try {
           process.kill(pid, signal);

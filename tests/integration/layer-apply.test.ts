@@ -315,6 +315,21 @@ describe("content checks", () => {
     ).rejects.toThrow(/decompress/);
   });
 
+  test("a layer that expands past the uncompressed limit (a compression bomb)", async () => {
+    const tar = tarArchive([{ type: "file", path: "zeros", content: Buffer.alloc(4 * 1024 * 1024) }]);
+    const blob = path.join(blobs, "bomb");
+    await fsp.writeFile(blob, gzipSync(tar)); // ~4 KiB on the wire
+    await expect(
+      applyLayer(blob, root, {
+        diffId: `sha256:${createHash("sha256").update(tar).digest("hex")}`,
+        uidBase: UID_BASE,
+        uidCount: UID_COUNT,
+        host: new RealHost(),
+        maxUncompressedBytes: 1024 * 1024,
+      }),
+    ).rejects.toThrow(/expands past 1048576 bytes/);
+  });
+
   test("garbage that is not a tar archive", async () => {
     await expect(apply(randomBytes(4096), { gzip: false })).rejects.toThrow(LayerError);
   });

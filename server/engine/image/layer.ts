@@ -58,7 +58,11 @@ export interface ApplyLayerOptions {
   host: Host;
   /** Compressed bytes read so far, for progress bars. */
   onProgress?: (bytesRead: number) => void;
+  /** Refuse a layer that expands past this (a compression bomb would fill the disk). Default 8 GiB. */
+  maxUncompressedBytes?: number;
 }
+
+const DEFAULT_MAX_UNCOMPRESSED_BYTES = 8 * 1024 ** 3;
 
 export interface ApplyLayerResult {
   /** Entries applied: files, directories, links, whiteouts. */
@@ -89,6 +93,7 @@ export async function applyLayer(blobFile: string, root: string, options: ApplyL
   }
 
   const uncompressed = await openUncompressed(blobFile, options.onProgress);
+  const maxBytes = options.maxUncompressedBytes ?? DEFAULT_MAX_UNCOMPRESSED_BYTES;
   const hash = createHash("sha256");
   let uncompressedBytes = 0;
   // strict: a checksum error or a truncated archive is an error, not a warning.
@@ -136,6 +141,10 @@ export async function applyLayer(blobFile: string, root: string, options: ApplyL
       if (failure) break;
       hash.update(chunk);
       uncompressedBytes += chunk.length;
+      if (uncompressedBytes > maxBytes) {
+        fail(new LayerError(`layer expands past ${maxBytes} bytes uncompressed: refused (a compression bomb?)`));
+        break;
+      }
       if (!parser.write(chunk)) await Promise.race([once(parser, "drain"), failedPromise]);
     }
     if (!failure) {
