@@ -9,26 +9,14 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { pushTestImages } from "../tests/fixtures/images.ts";
-import { startRegistry, type TestRegistry } from "../tests/fixtures/registry.ts";
+import { freePort, startRegistry, type TestRegistry } from "../tests/fixtures/registry.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
 const SERVER_START_TIMEOUT_MS = 120_000;
 const SERVER_STOP_TIMEOUT_MS = 60_000;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Newest modification time of a file or of anything under a directory (0 if missing). */
 function newest(target: string): number {
