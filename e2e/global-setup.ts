@@ -116,10 +116,6 @@ export default async function globalSetup() {
     // mkdtemp makes it 0700; a container's root is an unprivileged host uid
     // that must be able to pass through it to reach its root filesystem.
     await fsp.chmod(work, 0o755);
-    // Made here, 0755: the server currently makes a missing data dir 0700
-    // (server/db.ts, server/web/tokens.ts), which a container's root cannot
-    // pass through. Drop this line once the server makes it traversable.
-    await fsp.mkdir(dataDir, { mode: 0o755 });
     registry = await startRegistry();
     const images = await pushTestImages(registry.address, { only: ["alpine"] });
     await images.cleanup();
