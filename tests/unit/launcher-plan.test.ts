@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { boundingSetArg, capabilityMask } from "../../server/engine/capabilities.ts";
 import { launchChain, type LaunchSpec } from "../../server/engine/launcher.ts";
-import { filesystemSteps, type PathKind } from "../../server/engine/mounts.ts";
+import { filesystemSteps, pivotRootCommand, type PathKind } from "../../server/engine/mounts.ts";
 
 const spec: LaunchSpec = {
   id: "abc",
@@ -44,10 +44,13 @@ describe("filesystemSteps", () => {
     expect(script).not.toContain("/r/proc/kcore");
   });
 
-  it("binds the root onto itself first and ends with pivot_root and the old root detached", () => {
+  it("binds the root onto itself first and ends with pivot_root and the old root detached, by a program started before the swap", () => {
     expect(steps[1].command).toBe("mount --bind /r /r");
-    expect(steps.at(-2)!.command).toBe("cd /r\npivot_root . .");
-    expect(steps.at(-1)!.command).toBe("umount -l .");
+    const [cd, swap] = steps.at(-1)!.command.split("\n");
+    expect(cd).toBe("cd /r");
+    // One host program makes both calls: nothing is looked up in the image after the swap.
+    expect(swap).toBe(pivotRootCommand("x64"));
+    expect(swap).toMatch(/^\/usr\/bin\/perl -e '.*syscall\(155, \$here, \$here\).*syscall\(166, \$here, 2\)/);
   });
 
   it("shows the container's cgroup read-only", () => {
