@@ -8,6 +8,7 @@
 // route back to the containers' subnet, so nothing else could even answer).
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import net, { type AddressInfo } from "node:net";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { RealHost } from "../../server/engine/host.ts";
@@ -123,6 +124,42 @@ describe("containers on the playground network", () => {
     expect(result.stdout).not.toContain(`seen ${address}\n`);
   });
 
+  it("cannot reach the host's own services, nor another container", async () => {
+    // A server on the host on every address, like the playground's web server on 0.0.0.0:3000.
+    const server = net.createServer((c) => c.on("error", () => {}).end("host\n"));
+    await new Promise<void>((resolve) => server.listen(0, "::", resolve));
+    const hostPort = (server.address() as AddressInfo).port;
+    const engine = await pg.engine();
+    // A container serving "hi" on port 7000, again and again.
+    const target = await engine.run({
+      image: pg.images.busybox, command: ["nc", "-ll", "-p", "7000", "-e", "echo", "hi"], tty: null, autoRemove: true,
+    });
+    try {
+      // busybox nc -w: give up connecting after 2 seconds; the verdicts are printed, not the exit codes.
+      const knock = (address: string, port: number) =>
+        `if echo | nc -w 2 ${address} ${port}; then echo "reached ${address}:${port}"; else echo "blocked ${address}:${port}"; fi`;
+      const [bridge] = JSON.parse((await ip("-j", "-4", "addr", "show", "dev", "pg0")).stdout);
+      const gateway: string = bridge.addr_info[0].local;
+      const result = await pg.cli([
+        "run", "--rm", pg.images.busybox,
+        "sh", "-c", [knock(upstreamAddress, SERVER_PORT), knock(gateway, hostPort), knock(uplinkAddress, hostPort), knock(target.ip, 7000), knock(upstreamAddress, SERVER_PORT)].join("; "),
+      ]);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).not.toContain("host");
+      expect(result.stdout).toContain(`blocked ${gateway}:${hostPort}\n`);
+      expect(result.stdout).toContain(`blocked ${uplinkAddress}:${hostPort}\n`);
+      expect(result.stdout).toContain(`blocked ${target.ip}:7000\n`);
+      expect(result.stdout).not.toContain("hi\n");
+      // The way out works, before and after, and the target was serving all along.
+      expect(result.stdout.match(new RegExp(`^seen ${uplinkAddress}$`, "gm"))).toHaveLength(2);
+      const self = await run("nsenter", ["--target", String(target.pid), "--net", "busybox", "nc", "-w", "2", target.ip, "7000"]);
+      expect(self.stdout).toBe("hi\n");
+    } finally {
+      await target.stop();
+      server.close();
+    }
+  });
+
   it("frees a container's address when it ends; the last one out takes the bridge and its NAT rule, the next brings them back", async () => {
     const engine = await pg.engine();
     const keeper = await engine.run({ image: pg.images.busybox, command: ["sleep", "30"], tty: null, autoRemove: true });
@@ -132,7 +169,10 @@ describe("containers on the playground network", () => {
     expect((await ip("link", "show", "pg0")).stdout).toContain("pg0"); // still used by the keeper
     await keeper.stop();
     await expect(ip("link", "show", "pg0")).rejects.toThrow(/does not exist/);
-    expect((await run("iptables", ["-t", "nat", "-S"])).stdout).not.toContain("playground:pg0");
+    // No rule of the bridge's left anywhere: NAT, the walls, nothing in ip6tables or nftables.
+    for (const [command, args] of [["iptables", ["-t", "nat", "-S"]], ["iptables", ["-S"]], ["ip6tables", ["-S"]], ["nft", ["list", "ruleset"]]] as const) {
+      expect((await run(command, [...args])).stdout).not.toMatch(/playground:pg0(?![\w.@-])/);
+    }
     const second = await engine.run({ image: pg.images.busybox, command: ["true"], tty: null, autoRemove: true });
     expect(second.ip).toMatch(/\.0\.2$/); // the lowest address of the bridge made again
     await second.exited;

@@ -10,10 +10,12 @@
 // upstream server sees the uplink's address, and could not even answer the
 // container's private address, having no route to it); two containers get
 // different addresses; the subnet never overlaps a route already on the host;
-// and nothing is left behind.
+// a container reaches neither the host's own services (over IPv4 or IPv6) nor
+// another container; and nothing is left behind.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
+import net, { type AddressInfo } from "node:net";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../server/config.ts";
@@ -49,7 +51,7 @@ const SERVER_PORT = 8080;
 
 const processes: ChildProcess[] = [];
 /** What each backend's run made, for afterAll to remove if a test failed half-way. */
-const made: { bridge: string; nat: NatBackend; net?: BridgeNetwork; hostVeths: string[] }[] = [];
+const made: { bridge: string; nat: NatBackend; net?: BridgeNetwork; hostVeths: string[]; containers: { pid: number; ip: string }[] }[] = [];
 let uplinkAddress = "";
 let upstreamAddress = "";
 let reservedSubnet = "";
@@ -65,6 +67,48 @@ async function startNetns(): Promise<number> {
   const ours = await fs.readlink("/proc/self/ns/net");
   await expect.poll(async () => (await fs.readlink(`/proc/${child.pid}/ns/net`).catch(() => ours)) !== ours).toBe(true);
   return child.pid!;
+}
+
+/**
+ * Try a TCP connection from inside a namespace, giving up after a short while:
+ * "open" (it answered), "refused", or "timeout" (a firewall dropped it, or no
+ * path exists). `address` may be IPv6 link-local with its scope ("fe80::1%eth0").
+ */
+async function probe(pid: number, address: string, port: number): Promise<"open" | "refused" | "timeout"> {
+  const client = `
+    const s = require("net").connect({ host: ${JSON.stringify(address)}, port: ${port}, timeout: 1500 });
+    s.on("connect", () => { console.log("open"); s.destroy(); });
+    s.on("timeout", () => { console.log("timeout"); s.destroy(); });
+    s.on("error", (e) => console.log(e.code === "ECONNREFUSED" ? "refused" : e.code === "EHOSTUNREACH" ? "timeout" : e.message));`;
+  const { stdout } = await run("nsenter", ["--target", String(pid), "--net", process.execPath, "-e", client], { timeout: 15_000 });
+  return stdout.trim() as "open" | "refused" | "timeout";
+}
+
+/** A TCP server on the host itself, on every address (IPv4 and IPv6), like the playground's web server on 0.0.0.0. */
+async function hostServer(): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = net.createServer((c) => c.on("error", () => {}).end("host\n"));
+  await new Promise<void>((resolve) => server.listen(0, "::", resolve));
+  return { port: (server.address() as AddressInfo).port, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+/** A TCP server inside a "container". */
+async function serverIn(pid: number, port: number): Promise<void> {
+  const server = spawn(
+    "nsenter",
+    ["--target", String(pid), "--net", process.execPath, "-e",
+      `require("net").createServer((c) => c.on("error", () => {}).end("container\\n")).listen(${port}, () => console.log("ready"));`],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  processes.push(server);
+  await new Promise<void>((resolve, reject) => {
+    server.stdout!.on("data", (d) => String(d).includes("ready") && resolve());
+    server.once("exit", (code) => reject(new Error(`server in the container exited (${code})`)));
+  });
+}
+
+/** Our rules for a bridge in a firewall listing: the comment "playground:<bridge>", exactly. */
+function ourRulesIn(listing: string, bridge: string): string[] {
+  return listing.split("\n").filter((line) => new RegExp(`playground:${bridge}(?![\\w.@-])`).test(line));
 }
 
 /** Connect from inside a namespace to the upstream server; it answers with the source address it saw. */
@@ -162,7 +206,7 @@ describe("container network on this host", () => {
 // without iptables, nft itself. Each uses a bridge of its own.
 describe.each([iptablesBackend, nftBackend])("container network with $name NAT", (nat) => {
   const bridge = `pgt${tag}${nat.name[0]}`;
-  const state: (typeof made)[number] = { bridge, nat, hostVeths: [] };
+  const state: (typeof made)[number] = { bridge, nat, hostVeths: [], containers: [] };
   made.push(state);
 
   it("makes the bridge with NAT out of the uplink, moving off a recorded subnet the host now uses", async () => {
@@ -184,6 +228,12 @@ describe.each([iptablesBackend, nftBackend])("container network with $name NAT",
     expect(masquerade).toHaveLength(1);
     expect(masquerade[0]).toContain(net.subnet);
     expect(masquerade[0]).toContain(names.uplink);
+    // The walls are the playground's rules too: listed, and so found as leftovers and removed with the bridge.
+    const walls = leftovers.natRules.filter((r) => r.includes(`playground:${bridge}`) && /drop/i.test(r));
+    expect(walls).toHaveLength(2);
+    // No IPv6 on the bridge: no link-local address, no path around the IPv4 walls.
+    expect((await ip("-6", "addr", "show", "dev", bridge)).stdout).toBe("");
+    expect((await fs.readFile(`/proc/sys/net/ipv6/conf/${bridge}/disable_ipv6`, "utf8")).trim()).toBe("1");
 
     // Idempotent: a second call finds everything in place and adds no rule.
     const again = await ensureBridge(host, undefined, uplink, { bridge, nat });
@@ -202,6 +252,7 @@ describe.each([iptablesBackend, nftBackend])("container network with $name NAT",
       const { hostVeth } = await attachContainer(host, state.net!, { id: randomBytes(6).toString("hex"), pid, ip: address });
       state.hostVeths.push(hostVeth);
       containers.push({ pid, ip: address });
+      state.containers.push({ pid, ip: address });
     }
     expect(containers[0].ip).not.toBe(containers[1].ip);
 
@@ -221,6 +272,62 @@ describe.each([iptablesBackend, nftBackend])("container network with $name NAT",
     expect((await listLeftovers(host, bridge, nat)).veths).toEqual(expect.arrayContaining(state.hostVeths));
   });
 
+  it("keeps containers away from the host's own services, over IPv4 and IPv6", async () => {
+    const [c] = state.containers;
+    const server = await hostServer();
+    try {
+      // The host itself reaches its server on these addresses: it is there, listening.
+      for (const address of [state.net!.gateway, uplinkAddress]) {
+        const answer = await new Promise<string>((resolve, reject) => {
+          const s = net.connect(server.port, address);
+          let seen = "";
+          s.on("data", (d) => (seen += d)).on("end", () => resolve(seen)).on("error", reject);
+        });
+        expect(answer).toBe("host\n");
+      }
+      // A container knocking on the gateway (the bridge's address on the host)
+      // or on another host address gets no answer at all.
+      expect(await probe(c.pid, state.net!.gateway, server.port)).toBe("timeout");
+      expect(await probe(c.pid, uplinkAddress, server.port)).toBe("timeout");
+      // Over IPv6: every link-local address the host has on the container's
+      // side (the bridge should have none; its port, the veth's host end, has
+      // one of its own) is unreachable from the container.
+      const linkLocal: string[] = [];
+      for (const dev of [bridge, state.hostVeths[0]]) {
+        const { stdout } = await ip("-j", "-6", "addr", "show", "dev", dev);
+        linkLocal.push(...(JSON.parse(stdout)[0]?.addr_info ?? []).map((a: { local: string }) => a.local));
+      }
+      expect(linkLocal.length).toBeGreaterThan(0);
+      for (const address of linkLocal) expect(await probe(c.pid, `${address}%eth0`, server.port)).toBe("timeout");
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("keeps containers away from each other, even when they route through the host", async () => {
+    const [a, b] = state.containers;
+    const port = 40_000 + Math.floor(Math.random() * 20_000);
+    await serverIn(a.pid, port);
+    expect(await probe(a.pid, a.ip, port)).toBe("open"); // it is there, listening
+    // Directly across the bridge: the ports are isolated, not even ARP gets
+    // through. (Here bridged traffic also passes the host's FORWARD chain,
+    // net.bridge.bridge-nf-call-iptables=1, whose wall would drop it too; the
+    // isolation holds without that module, so it is checked on its own.)
+    for (const veth of state.hostVeths) {
+      const [link] = JSON.parse((await ip("-j", "-d", "link", "show", "dev", veth)).stdout);
+      expect(link.linkinfo.info_slave_data.isolated).toBe(true);
+    }
+    expect(await probe(b.pid, a.ip, port)).toBe("timeout");
+    // Both sending to each other by way of the gateway, as a container with raw
+    // sockets can: the host does not route it back into the bridge.
+    await run("nsenter", ["--target", String(a.pid), "--net", "ip", "route", "add", `${b.ip}/32`, "via", state.net!.gateway]);
+    await run("nsenter", ["--target", String(b.pid), "--net", "ip", "route", "add", `${a.ip}/32`, "via", state.net!.gateway]);
+    expect(await probe(b.pid, a.ip, port)).toBe("timeout");
+    expect(await probe(a.pid, a.ip, port)).toBe("open"); // it was listening all along
+    // And the way out still works for both.
+    for (const c of [a, b]) expect(await connectFrom(c.pid)).toBe(uplinkAddress);
+  });
+
   it("detaches, tears down, and leaves nothing of its own behind", async () => {
     for (const veth of state.hostVeths) {
       await detachContainer(host, veth);
@@ -233,8 +340,18 @@ describe.each([iptablesBackend, nftBackend])("container network with $name NAT",
     expect(leftovers.veths.filter((v) => state.hostVeths.includes(v))).toEqual([]);
     expect(leftovers.natRules.filter((r) => r.includes(`playground:${bridge}`))).toEqual([]);
     if (nat.name === "nft") expect((await run("nft", ["list", "tables"])).stdout).not.toContain("table ip playground");
+    // No rule with this bridge's comment anywhere: iptables, ip6tables, nftables.
+    for (const [command, args] of [
+      ["iptables", ["-w", "-S"]],
+      ["iptables", ["-w", "-t", "nat", "-S"]],
+      ["ip6tables", ["-w", "-S"]],
+      ["nft", ["list", "ruleset"]],
+    ] as const) {
+      expect(ourRulesIn((await run(command, [...args])).stdout, bridge), `${command} ${args.join(" ")}`).toEqual([]);
+    }
     state.net = undefined;
     state.hostVeths.length = 0;
+    state.containers.length = 0;
   });
 });
 

@@ -60,11 +60,13 @@ function freshHost(forwardPolicy = "ACCEPT"): FakeHost {
 }
 
 describe("ensureBridge", () => {
-  it("creates the bridge, its gateway address, forwarding and NAT, in that order", async () => {
+  it("creates the bridge, its gateway address, forwarding, NAT and the walls to the host, in that order", async () => {
     const host = freshHost();
     const net = await ensureBridge(host, "172.31.0.0/16", undefined, { nat: iptablesBackend, resolvConfFile });
     expect(net).toEqual({ bridge: "pg0", subnet: "172.31.0.0/16", gateway: "172.31.0.1", uplink: "eth0" });
     const masquerade = "POSTROUTING -s 172.31.0.0/16 -o eth0 -m comment --comment playground:pg0 -j MASQUERADE";
+    const toEachOther = "FORWARD -i pg0 -o pg0 -m comment --comment playground:pg0 -j DROP";
+    const toHost = "INPUT -i pg0 -m comment --comment playground:pg0 -j DROP";
     expect(host.commands).toEqual([
       "ip -j -4 route show default",
       "ip -j -d addr show dev pg0",
@@ -72,13 +74,19 @@ describe("ensureBridge", () => {
       "ip -j -4 addr show",
       "ip link add pg0 type bridge",
       "ip addr add 172.31.0.1/16 dev pg0",
+      "sysctl -w net.ipv6.conf.pg0.disable_ipv6=1",
       "ip link set pg0 up",
       "sysctl -w net.ipv4.ip_forward=1",
       `iptables -w -t nat -C ${masquerade}`,
       `iptables -w -t nat -A ${masquerade}`,
       "iptables -w -S FORWARD",
+      `iptables -w -t filter -C ${toEachOther}`,
+      `iptables -w -t filter -I ${toEachOther}`,
+      `iptables -w -t filter -C ${toHost}`,
+      `iptables -w -t filter -I ${toHost}`,
     ]);
-    expect(host.steps.find((s) => s.command.startsWith("sysctl"))!.title).toMatch(/ip_forward=1/);
+    expect(host.steps.find((s) => s.command.startsWith("sysctl -w net.ipv4"))!.title).toMatch(/ip_forward=1/);
+    expect(host.steps.find((s) => s.command.startsWith("sysctl -w net.ipv6"))!.title).toMatch(/IPv6 off/);
   });
 
   it("adds FORWARD accept rules for the subnet only when the host's policy is DROP", async () => {
@@ -88,8 +96,35 @@ describe("ensureBridge", () => {
     expect(added).toEqual([
       "iptables -w -t filter -I FORWARD -d 172.31.0.0/16 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment playground:pg0 -j ACCEPT",
       "iptables -w -t filter -I FORWARD -s 172.31.0.0/16 -m comment --comment playground:pg0 -j ACCEPT",
+      // Inserted last, so first in the chain: the subnet's accept must not let one container reach another.
+      "iptables -w -t filter -I FORWARD -i pg0 -o pg0 -m comment --comment playground:pg0 -j DROP",
     ]);
     expect(host.commands.some((c) => c.includes("-P FORWARD"))).toBe(false);
+  });
+
+  it("moves the container-to-container wall back on top when accepts are inserted above it later", async () => {
+    const wall = "FORWARD -i pg0 -o pg0 -m comment --comment playground:pg0 -j DROP";
+    const host = freshHost("DROP");
+    const answer = host.answer;
+    // The wall is already there (made while the policy was ACCEPT); the accepts are not.
+    host.answer = (argv) => (argv.join(" ") === `iptables -w -t filter -C ${wall}` ? undefined : answer(argv));
+    await ensureBridge(host, "172.31.0.0/16", undefined, { nat: iptablesBackend, resolvConfFile });
+    const changes = host.commands.filter((c) => / -[ID] FORWARD /.test(c));
+    expect(changes.slice(2)).toEqual([`iptables -w -t filter -D ${wall}`, `iptables -w -t filter -I ${wall}`]);
+  });
+
+  it("tolerates a kernel without IPv6 only: any other failure to turn it off on the bridge is an error", async () => {
+    const host = freshHost();
+    const answer = host.answer;
+    host.answer = (argv) =>
+      argv[0] === "sysctl" && argv[2].startsWith("net.ipv6")
+        ? { code: 255, stderr: "sysctl: permission denied on key \"net.ipv6.conf.pg0.disable_ipv6\"" }
+        : answer(argv);
+    // This machine has IPv6, so the failure is real.
+    await expect(ensureBridge(host, "172.31.0.0/16", undefined, { nat: iptablesBackend, resolvConfFile })).rejects.toThrow(
+      /permission denied/,
+    );
+    expect(host.commands.at(-1)).toBe("sysctl -w net.ipv6.conf.pg0.disable_ipv6=1");
   });
 
   it("picks a fresh subnet when the recorded one now overlaps a host route or the resolver", async () => {
@@ -154,6 +189,7 @@ describe("attachContainer / detachContainer", () => {
     expect(host.commands).toEqual([
       "ip link add pg0123456789ab type veth peer name pgi0123456789ab",
       "ip link set pg0123456789ab master pg0",
+      "ip link set pg0123456789ab type bridge_slave isolated on",
       "ip link set pg0123456789ab up",
       "ip link set pgi0123456789ab netns 4242",
       `${ns} link set pgi0123456789ab name eth0`,
@@ -198,8 +234,20 @@ const iptablesNat = [
   "-A POSTROUTING -s 172.31.0.0/16 -o eth0 -m comment --comment playground:pg0 -j MASQUERADE",
   '-A POSTROUTING -s 10.0.0.0/8 -m comment --comment "someone else" -j MASQUERADE',
   "-A POSTROUTING -s 172.30.0.0/16 -o eth0 -m comment --comment playground:pgt1 -j MASQUERADE",
+  "-A POSTROUTING -s 10.9.0.0/16 -m comment --comment playground-ci -j MASQUERADE",
 ].join("\n");
-const iptablesForward = ["-P FORWARD DROP", "-A FORWARD -s 172.31.0.0/16 -m comment --comment playground:pg0 -j ACCEPT", "-A FORWARD -j DOCKER-USER"].join("\n");
+const iptablesForward = [
+  "-P FORWARD DROP",
+  "-A FORWARD -i pg0 -o pg0 -m comment --comment playground:pg0 -j DROP",
+  "-A FORWARD -s 172.31.0.0/16 -m comment --comment playground:pg0 -j ACCEPT",
+  "-A FORWARD -j DOCKER-USER",
+].join("\n");
+const iptablesInput = [
+  "-P INPUT ACCEPT",
+  "-A INPUT -i pg0 -m comment --comment playground:pg0 -j DROP",
+  "-A INPUT -i ci0 -m comment --comment playground-ci -j DROP",
+  "-A INPUT -p tcp --dport 22 -j ACCEPT",
+].join("\n");
 
 function iptablesHost(ports: string[] = []): FakeHost {
   const host = new FakeHost();
@@ -207,6 +255,7 @@ function iptablesHost(ports: string[] = []): FakeHost {
     const cmd = argv.join(" ");
     if (cmd === "iptables -w -t nat -S POSTROUTING") return { stdout: iptablesNat };
     if (cmd === "iptables -w -t filter -S FORWARD") return { stdout: iptablesForward };
+    if (cmd === "iptables -w -t filter -S INPUT") return { stdout: iptablesInput };
     if (cmd === "ip -j link show master pg0") return json(ports.map((ifname) => ({ ifname })));
     if (cmd === "ip -j -d addr show dev pg0") return json([{ ifname: "pg0", linkinfo: { info_kind: "bridge" } }]);
     if (cmd === "ip -j link show type veth") return json([{ ifname: "pg0123456789ab" }, { ifname: "vethabc" }, { ifname: "pgi00112233aa" }]);
@@ -216,13 +265,15 @@ function iptablesHost(ports: string[] = []): FakeHost {
 }
 
 describe("teardown and leftovers (iptables)", () => {
-  it("removes only the bridge's own rules, then the bridge", async () => {
+  it("removes only the bridge's own rules (walls included), then the bridge", async () => {
     const host = iptablesHost();
     expect(await teardownBridge(host, net, iptablesBackend)).toBe(true);
     const changes = host.commands.filter((c) => / -D |link del/.test(c));
     expect(changes).toEqual([
       "iptables -w -t nat -D POSTROUTING -s 172.31.0.0/16 -o eth0 -m comment --comment playground:pg0 -j MASQUERADE",
+      "iptables -w -t filter -D FORWARD -i pg0 -o pg0 -m comment --comment playground:pg0 -j DROP",
       "iptables -w -t filter -D FORWARD -s 172.31.0.0/16 -m comment --comment playground:pg0 -j ACCEPT",
+      "iptables -w -t filter -D INPUT -i pg0 -m comment --comment playground:pg0 -j DROP",
       "ip link del pg0",
     ]);
   });
@@ -233,7 +284,7 @@ describe("teardown and leftovers (iptables)", () => {
     expect(host.commands.filter((c) => / -D |link del/.test(c))).toEqual([]);
   });
 
-  it("lists every playground veth, the bridge and every playground rule, and removes them", async () => {
+  it("lists every playground veth, the bridge and every playground rule (not another tool's \"playground-ci\"), and removes them", async () => {
     const host = iptablesHost();
     const leftovers = await listLeftovers(host, "pg0", iptablesBackend);
     expect(leftovers).toEqual({
@@ -242,7 +293,9 @@ describe("teardown and leftovers (iptables)", () => {
       natRules: [
         "iptables -t nat -A POSTROUTING -s 172.31.0.0/16 -o eth0 -m comment --comment playground:pg0 -j MASQUERADE",
         "iptables -t nat -A POSTROUTING -s 172.30.0.0/16 -o eth0 -m comment --comment playground:pgt1 -j MASQUERADE",
+        "iptables -t filter -A FORWARD -i pg0 -o pg0 -m comment --comment playground:pg0 -j DROP",
         "iptables -t filter -A FORWARD -s 172.31.0.0/16 -m comment --comment playground:pg0 -j ACCEPT",
+        "iptables -t filter -A INPUT -i pg0 -m comment --comment playground:pg0 -j DROP",
       ],
     });
     host.steps.length = 0;
@@ -252,7 +305,9 @@ describe("teardown and leftovers (iptables)", () => {
       "ip link del pgi00112233aa",
       "iptables -w -t nat -D POSTROUTING -s 172.31.0.0/16 -o eth0 -m comment --comment playground:pg0 -j MASQUERADE",
       "iptables -w -t nat -D POSTROUTING -s 172.30.0.0/16 -o eth0 -m comment --comment playground:pgt1 -j MASQUERADE",
+      "iptables -w -t filter -D FORWARD -i pg0 -o pg0 -m comment --comment playground:pg0 -j DROP",
       "iptables -w -t filter -D FORWARD -s 172.31.0.0/16 -m comment --comment playground:pg0 -j ACCEPT",
+      "iptables -w -t filter -D INPUT -i pg0 -m comment --comment playground:pg0 -j DROP",
       "ip link del pg0",
     ]);
   });
@@ -266,6 +321,16 @@ function nftRuleset(withOurs: boolean): string {
 		type nat hook postrouting priority srcnat; policy accept;
 		ip saddr 172.31.0.0/16 oifname "eth0" masquerade comment "playground:pg0" # handle 2
 	}
+
+	chain forward { # handle 3
+		type filter hook forward priority filter; policy accept;
+		iifname "pg0" oifname "pg0" drop comment "playground:pg0" # handle 4
+	}
+
+	chain input { # handle 5
+		type filter hook input priority filter; policy accept;
+		iifname "pg0" drop comment "playground:pg0" # handle 6
+	}
 }
 `
     : "";
@@ -278,6 +343,7 @@ function nftRuleset(withOurs: boolean): string {
 	chain input { # handle 1
 		type filter hook input priority filter; policy drop;
 		iif "lo" accept # handle 4
+		iifname "ci0" drop comment "playground-ci" # handle 10
 	}
 
 	chain forward { # handle 2
@@ -289,7 +355,7 @@ ${ours}`;
 }
 
 describe("nft backend", () => {
-  it("makes its own table and accepts forwarding in a chain that drops it", async () => {
+  it("makes its own table with NAT and the walls, and accepts forwarding in a chain that drops it", async () => {
     const host = new FakeHost();
     host.answer = (argv) => (argv.join(" ") === "nft -a list ruleset" ? { stdout: nftRuleset(false) } : undefined);
     await nftBackend.ensure(host, net);
@@ -298,6 +364,10 @@ describe("nft backend", () => {
       "nft add table ip playground",
       "nft add chain ip playground postrouting '{ type nat hook postrouting priority srcnat; policy accept; }'",
       `nft add rule ip playground postrouting ip saddr 172.31.0.0/16 oifname '"eth0"' masquerade comment '"playground:pg0"'`,
+      "nft add chain ip playground forward '{ type filter hook forward priority filter; policy accept; }'",
+      `nft add rule ip playground forward iifname '"pg0"' oifname '"pg0"' drop comment '"playground:pg0"'`,
+      "nft add chain ip playground input '{ type filter hook input priority filter; policy accept; }'",
+      `nft add rule ip playground input iifname '"pg0"' drop comment '"playground:pg0"'`,
       `nft insert rule inet filter forward ip daddr 172.31.0.0/16 ct state established,related accept comment '"playground:pg0"'`,
       `nft insert rule inet filter forward ip saddr 172.31.0.0/16 accept comment '"playground:pg0"'`,
     ]);
@@ -310,7 +380,7 @@ describe("nft backend", () => {
     expect(host.commands.filter((c) => /add rule|insert rule|add table/.test(c))).toEqual([]);
   });
 
-  it("deletes its rules by handle and its table once empty, never the host's", async () => {
+  it("deletes its rules by handle and its table once empty, never the host's (nor another tool's \"playground-ci\")", async () => {
     let ruleset = nftRuleset(true);
     const host = new FakeHost();
     host.answer = (argv) => {
@@ -326,6 +396,8 @@ describe("nft backend", () => {
       'nft add rule inet filter forward ip saddr 172.31.0.0/16 accept comment "playground:pg0"',
       'nft add rule inet filter forward ip daddr 172.31.0.0/16 ct state established,related accept comment "playground:pg0"',
       'nft add rule ip playground postrouting ip saddr 172.31.0.0/16 oifname "eth0" masquerade comment "playground:pg0"',
+      'nft add rule ip playground forward iifname "pg0" oifname "pg0" drop comment "playground:pg0"',
+      'nft add rule ip playground input iifname "pg0" drop comment "playground:pg0"',
     ]);
     host.steps.length = 0;
     await nftBackend.remove(host, rules);
@@ -333,6 +405,8 @@ describe("nft backend", () => {
       "nft delete rule inet filter forward handle 9",
       "nft delete rule inet filter forward handle 8",
       "nft delete rule ip playground postrouting handle 2",
+      "nft delete rule ip playground forward handle 4",
+      "nft delete rule ip playground input handle 6",
       "nft -a list ruleset",
       "nft delete table ip playground",
     ]);

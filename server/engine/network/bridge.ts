@@ -3,7 +3,8 @@
 // own on the containers' subnet, so to the containers it is their router
 // (their default gateway). From there the host forwards their traffic to the
 // uplink, with NAT (nat.ts).
-import type { Host } from "../host.ts";
+import fs from "node:fs/promises";
+import { commandLine, HostError, type Host } from "../host.ts";
 import { detectNatBackend, ruleComment, type NatBackend } from "./nat.ts";
 import { findUplink, hostRoutesAndAddresses } from "./routes.ts";
 import { conflictsWithHost, formatIPv4, gatewayOf, parseCidr, pickSubnet, prefixOf } from "./subnet.ts";
@@ -79,6 +80,7 @@ export async function ensureBridge(
       "ip", "addr", "add", `${net.gateway}/${prefixOf(net.subnet)}`, "dev", bridge,
     ]);
   }
+  await disableIPv6(host, bridge);
   if (!existing?.flags?.includes("UP")) {
     await host.exec(`bring the bridge ${bridge} up`, ["ip", "link", "set", bridge, "up"]);
   }
@@ -88,6 +90,24 @@ export async function ensureBridge(
   );
   await nat.ensure(host, net);
   return net;
+}
+
+/**
+ * The containers' network is IPv4 only, and the firewall walls between them
+ * and the host are IPv4 rules. Left on, IPv6 would give the bridge a
+ * link-local address (fe80::…) the moment it comes up, a path to every host
+ * service listening on "::" that no IPv4 rule covers. With IPv6 off on the
+ * bridge it has no IPv6 address and the kernel drops every IPv6 packet
+ * arriving on it. The setting belongs to the bridge and goes with it.
+ */
+async function disableIPv6(host: Host, bridge: string): Promise<void> {
+  const title = `turn IPv6 off on ${bridge}: the containers get IPv4 only, and no IPv6 path to the host`;
+  const argv = ["sysctl", "-w", `net.ipv6.conf.${bridge}.disable_ipv6=1`];
+  const result = await host.exec(title, argv, { allowFailure: true });
+  if (result.code === 0) return;
+  // A kernel booted without IPv6 has no /proc/sys/net/ipv6 at all: nothing to turn off.
+  const noIPv6 = await fs.access("/proc/sys/net/ipv6").then(() => false, () => true);
+  if (!noIPv6) throw new HostError({ title, command: commandLine(argv) }, result);
 }
 
 /** Network interfaces plugged into the bridge (containers' veths). */

@@ -9,12 +9,22 @@
 // such a comment are ever listed or deleted: the host's own firewall is
 // never touched.
 //
+// Walls: the bridge is the containers' gateway, so it has an address on the
+// host, and any service listening on all addresses (the playground's own web
+// server on 0.0.0.0:3000, sshd) would answer a container knocking on that
+// address. Containers need nothing from the host itself, only forwarding out
+// of it (their DNS servers are the host's upstream ones, never the host), so
+// everything arriving from the bridge for the host is dropped (the INPUT
+// rule). And a container could hand the host a packet for another container
+// (raw sockets are among a container's default capabilities), which the host
+// would route back into the bridge; that is dropped too (the FORWARD rule from
+// the bridge to the bridge). Between the bridge's ports, the bridge itself
+// keeps containers apart (veth.ts: isolated ports).
+//
 // Forwarding: with net.ipv4.ip_forward=1 the host routes between the bridge
 // and the uplink, but a firewall whose FORWARD policy is DROP (Docker sets
 // that, for one) would still drop it; then, and only then, accept rules for the
-// subnet are added, and removed with the bridge. Bridged traffic between two
-// containers also passes FORWARD here (net.bridge.bridge-nf-call-iptables=1),
-// and the subnet's accept rule covers it.
+// subnet are added, and removed with the bridge.
 import fs from "node:fs/promises";
 import path from "node:path";
 import { commandLine, HostError, type Host } from "../host.ts";
@@ -31,7 +41,7 @@ export interface NatRule {
 
 export interface NatBackend {
   readonly name: "iptables" | "nft";
-  /** Masquerade the subnet out of the uplink, and accept its forwarding where policy drops; adds only what is missing. */
+  /** Masquerade the subnet out of the uplink, wall the containers off from the host and each other, and accept their forwarding where policy drops; adds only what is missing. */
   ensure(host: Host, net: BridgeNetwork): Promise<void>;
   /** Every rule (or nft table) of the playground. */
   list(host: Host): Promise<NatRule[]>;
@@ -39,6 +49,11 @@ export interface NatBackend {
 }
 
 export const COMMENT_PREFIX = "playground";
+
+/** Whether a rule's comment is one of ours ("playground:<bridge>"), not merely alike ("playground-ci"). */
+export function isOurComment(comment: string | undefined): comment is string {
+  return comment?.startsWith(`${COMMENT_PREFIX}:`) ?? false;
+}
 
 export function ruleComment(bridge: string): string {
   return `${COMMENT_PREFIX}:${bridge}`;
@@ -65,13 +80,21 @@ export const iptablesBackend: NatBackend = {
   async ensure(host, net) {
     const comment = ["-m", "comment", "--comment", ruleComment(net.bridge)];
     // -w: wait for the xtables lock rather than fail when another tool (Docker, ufw) holds it.
-    const ensureRule = async (table: string, chain: string, add: "-A" | "-I", spec: string[], title: string) => {
+    /** Adds the rule unless it is there (or, with `toTop`, moves it on top); returns whether it added it. */
+    const ensureRule = async (table: string, chain: string, add: "-A" | "-I", spec: string[], title: string, toTop = false) => {
       const check = await host.exec(
         `check whether the rule is already there (${chain})`,
         ["iptables", "-w", "-t", table, "-C", chain, ...spec],
         { allowFailure: true },
       );
-      if (check.code !== 0) await host.exec(title, ["iptables", "-w", "-t", table, add, chain, ...spec]);
+      if (check.code === 0 && !toTop) return false;
+      if (check.code === 0) {
+        await deleteIgnoringGone(host, "take the rule out, to put it back on top of the chain", [
+          "iptables", "-w", "-t", table, "-D", chain, ...spec,
+        ], /does a matching rule exist|No chain/);
+      }
+      await host.exec(title, ["iptables", "-w", "-t", table, add, chain, ...spec]);
+      return true;
     };
     await ensureRule(
       "nat",
@@ -80,34 +103,53 @@ export const iptablesBackend: NatBackend = {
       ["-s", net.subnet, "-o", net.uplink, ...comment, "-j", "MASQUERADE"],
       `NAT: send the containers' traffic out of ${net.uplink} under the host's own address (masquerade)`,
     );
+    let acceptsAdded = false;
     const forward = await host.exec("read the firewall's forwarding policy", ["iptables", "-w", "-S", "FORWARD"]);
     if (/^-P FORWARD DROP/m.test(forward.stdout)) {
-      await ensureRule(
+      acceptsAdded = await ensureRule(
         "filter",
         "FORWARD",
         "-I",
         ["-d", net.subnet, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", ...comment, "-j", "ACCEPT"],
         "let replies back in to the containers (the host's forwarding policy is DROP)",
       );
-      await ensureRule(
+      acceptsAdded = (await ensureRule(
         "filter",
         "FORWARD",
         "-I",
         ["-s", net.subnet, ...comment, "-j", "ACCEPT"],
         "let the containers' traffic through (the host's forwarding policy is DROP)",
-      );
+      )) || acceptsAdded;
     }
+    // The walls go on top of their chains, ahead of any accept of the host's
+    // or ours: iptables takes the first rule that matches. Accepts inserted
+    // just now sit above an older wall, so it moves back on top.
+    await ensureRule(
+      "filter",
+      "FORWARD",
+      "-I",
+      ["-i", net.bridge, "-o", net.bridge, ...comment, "-j", "DROP"],
+      `firewall: drop what one container sends another through the host (in from ${net.bridge}, back out to ${net.bridge})`,
+      acceptsAdded,
+    );
+    await ensureRule(
+      "filter",
+      "INPUT",
+      "-I",
+      ["-i", net.bridge, ...comment, "-j", "DROP"],
+      `firewall: drop everything the containers send to the host itself (its web server, sshd, …): they only get forwarded out`,
+    );
   },
 
   async list(host) {
     const rules: NatRule[] = [];
-    for (const [table, chain] of [["nat", "POSTROUTING"], ["filter", "FORWARD"]]) {
+    for (const [table, chain] of [["nat", "POSTROUTING"], ["filter", "FORWARD"], ["filter", "INPUT"]]) {
       const out = await host.exec(`list the ${chain} firewall rules`, ["iptables", "-w", "-t", table, "-S", chain]);
       for (const line of out.stdout.split("\n")) {
         const words = splitRuleLine(line);
         const at = words.indexOf("--comment");
         const comment = at >= 0 ? words[at + 1] : undefined;
-        if (words[0] !== "-A" || !comment?.startsWith(COMMENT_PREFIX)) continue;
+        if (words[0] !== "-A" || !isOurComment(comment)) continue;
         rules.push({
           text: `iptables -t ${table} ${line.trim()}`,
           comment,
@@ -125,7 +167,7 @@ export const iptablesBackend: NatBackend = {
   },
 };
 
-/** The nft backend keeps its masquerade rule in a table of its own. */
+/** The nft backend keeps its masquerade rule and its walls in a table of its own. */
 const NFT_TABLE = ["ip", "playground"] as const;
 
 /** One rule of `nft -a list ruleset`, with where it sits. */
@@ -185,13 +227,33 @@ export const nftBackend: NatBackend = {
       "nft", "add", "chain", ...NFT_TABLE, "postrouting",
       "{ type nat hook postrouting priority srcnat; policy accept; }",
     ]);
-    const masquerade = `ip saddr ${net.subnet} oifname "${net.uplink}" masquerade`;
-    if (!ours.some((r) => r.chain === "postrouting" && r.body.startsWith(masquerade))) {
-      await host.exec(
-        `NAT: send the containers' traffic out of ${net.uplink} under the host's own address (masquerade)`,
-        ["nft", "add", "rule", ...NFT_TABLE, "postrouting", ...masquerade.split(" "), "comment", `"${comment}"`],
-      );
-    }
+    const addRule = async (chain: string, body: string, title: string) => {
+      if (ours.some((r) => r.family === NFT_TABLE[0] && r.table === NFT_TABLE[1] && r.chain === chain && r.body.startsWith(body))) return;
+      await host.exec(title, ["nft", "add", "rule", ...NFT_TABLE, chain, ...body.split(" "), "comment", `"${comment}"`]);
+    };
+    await addRule(
+      "postrouting",
+      `ip saddr ${net.subnet} oifname "${net.uplink}" masquerade`,
+      `NAT: send the containers' traffic out of ${net.uplink} under the host's own address (masquerade)`,
+    );
+    // The walls. A drop in any base chain is final, whatever other tables
+    // accept, so chains of our own are enough here.
+    await host.exec("make its forwarding filter chain", [
+      "nft", "add", "chain", ...NFT_TABLE, "forward", "{ type filter hook forward priority filter; policy accept; }",
+    ]);
+    await addRule(
+      "forward",
+      `iifname "${net.bridge}" oifname "${net.bridge}" drop`,
+      `firewall: drop what one container sends another through the host (in from ${net.bridge}, back out to ${net.bridge})`,
+    );
+    await host.exec("make its input filter chain, run on packets for the host itself", [
+      "nft", "add", "chain", ...NFT_TABLE, "input", "{ type filter hook input priority filter; policy accept; }",
+    ]);
+    await addRule(
+      "input",
+      `iifname "${net.bridge}" drop`,
+      "firewall: drop everything the containers send to the host itself (its web server, sshd, …): they only get forwarded out",
+    );
     // nftables runs every base chain on the forward hook, and a drop in any of
     // them is final: an accept in our own table would not help, so accept
     // rules go at the top of each chain that drops by policy.
@@ -215,7 +277,7 @@ export const nftBackend: NatBackend = {
     const ruleset = await readNftRuleset(host);
     const rules: NatRule[] = ruleset.rules.flatMap((r) => {
       const comment = nftComment(r);
-      if (!comment?.startsWith(COMMENT_PREFIX)) return [];
+      if (!isOurComment(comment)) return [];
       return [{
         text: `nft add rule ${r.family} ${r.table} ${r.chain} ${r.body}`,
         comment,

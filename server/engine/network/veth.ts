@@ -56,6 +56,12 @@ export async function attachContainer(host: Host, net: BridgeNetwork, container:
   ]);
   try {
     await host.exec(`plug ${veth.host} into the bridge ${net.bridge}`, ["ip", "link", "set", veth.host, "master", net.bridge]);
+    // An isolated port talks only to the bridge itself (the gateway, and
+    // through it the uplink), never to another isolated port: one container
+    // cannot reach another, nor answer ARP in its name to steal its traffic.
+    await host.exec(`isolate ${veth.host} from the bridge's other ports: containers cannot reach each other`, [
+      "ip", "link", "set", veth.host, "type", "bridge_slave", "isolated", "on",
+    ]);
     await host.exec(`bring ${veth.host} up`, ["ip", "link", "set", veth.host, "up"]);
     await host.exec(`move ${veth.inside} into the container's network namespace (that of process ${pid})`, [
       "ip", "link", "set", veth.inside, "netns", String(pid),
