@@ -185,9 +185,13 @@ function relayTerminal(pty: IPty, interactive: boolean): Relay {
   const stdin = process.stdin;
   const stdout = process.stdout;
   const output = pty.onData((data) => stdout.write(data));
-  const onResize = () => pty.resize(stdout.columns || 80, stdout.rows || 24);
+  // node-pty closes the terminal when the shell exits; a resize or a key
+  // after that would act on a closed (or reused) descriptor.
+  let open = true;
+  const exit = pty.onExit(() => (open = false));
+  const onResize = () => open && pty.resize(stdout.columns || 80, stdout.rows || 24);
   stdout.on("resize", onResize);
-  const onInput = (data: Buffer) => pty.write(data);
+  const onInput = (data: Buffer) => open && pty.write(data);
   if (interactive) {
     // Raw mode: every key goes to the container as typed, Ctrl-C included;
     // the container's own terminal does the line editing and signals.
@@ -199,6 +203,7 @@ function relayTerminal(pty: IPty, interactive: boolean): Relay {
     drained: Promise.resolve(),
     close() {
       output.dispose();
+      exit.dispose();
       stdout.off("resize", onResize);
       if (interactive) {
         stdin.off("data", onInput);

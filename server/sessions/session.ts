@@ -11,6 +11,7 @@ import type { IPty } from "node-pty";
 import type { SessionInfo } from "../web/protocol.ts";
 import { FlowControl } from "./flow-control.ts";
 import { OutputBatcher } from "./output-batcher.ts";
+import { MAX_PENDING_INPUT_BYTES, pendingInputBytes } from "./pending-input.ts";
 import { Scrollback } from "./scrollback.ts";
 
 /** What a session needs of a running container (a subset of the engine's RunningContainer). */
@@ -71,9 +72,17 @@ export class Session {
   private readonly students = new Map<string, StudentClient>();
   private readonly watchers = new Map<string, { watcher: Watcher; stale: boolean }>();
   private readonly scrollback = new Scrollback(SCROLLBACK_CHARS);
+  /**
+   * The shell exited. node-pty closes the terminal's file descriptor then,
+   * while the session is still `running` until the registry has stopped the
+   * container: from here on nothing is written to it, resized or paused (a
+   * resize on the closed descriptor throws, and that descriptor number may
+   * already belong to another student's terminal).
+   */
+  private ptyExited = false;
   private readonly flow = new FlowControl({
-    pause: () => this.container?.pty?.pause(),
-    resume: () => this.container?.pty?.resume(),
+    pause: () => this.terminal()?.pause(),
+    resume: () => this.terminal()?.resume(),
   });
   private readonly batcher = new OutputBatcher((data) => this.broadcast(data));
 
@@ -93,6 +102,9 @@ export class Session {
     this.state = "running";
     const pty = container.pty;
     if (!pty) throw new Error("the container has no terminal");
+    // Fails the start now, not halfway through a session, if node-pty changed.
+    pendingInputBytes(pty);
+    pty.onExit(() => (this.ptyExited = true));
     pty.resize(this.size.cols, this.size.rows);
     pty.onData((data) => this.batcher.push(data));
     // Readers may already be far behind (a replay counts too): start paused if so.
@@ -146,15 +158,27 @@ export class Session {
     this.watchers.delete(watcherId);
   }
 
-  input(data: string): void {
+  /**
+   * Type into the terminal. False when refused: the program has left more than
+   * MAX_PENDING_INPUT_BYTES unread, and the server does not queue more for it.
+   */
+  input(data: string): boolean {
     this.lastInputAt = new Date();
-    if (this.state === "running") this.container?.pty?.write(data);
+    const pty = this.terminal();
+    if (!pty) return true;
+    if (pendingInputBytes(pty) + Buffer.byteLength(data) > MAX_PENDING_INPUT_BYTES) return false;
+    pty.write(data);
+    return true;
   }
 
   /** Sizes were validated (clamped by the protocol schema) before they got here. */
   resize(cols: number, rows: number): void {
     this.size = { cols, rows };
-    if (this.state === "running") this.container?.pty?.resize(cols, rows);
+    try {
+      this.terminal()?.resize(cols, rows);
+    } catch {
+      // The terminal closed before its exit was reported: the size no longer matters.
+    }
   }
 
   ack(clientId: string, chars: number): void {
@@ -187,6 +211,11 @@ export class Session {
   /** The students' pages attached now (for the registry to end or notify them). */
   studentIds(): string[] {
     return [...this.students.keys()];
+  }
+
+  /** The shell's terminal while it can still be used. */
+  private terminal(): IPty | undefined {
+    return this.state === "running" && !this.ptyExited ? this.container?.pty : undefined;
   }
 
   private broadcast(data: string): void {

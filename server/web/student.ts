@@ -139,7 +139,9 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger):
     const parsed = Input.safeParse(data);
     if (!parsed.success) return refuse(`invalid input: ${firstIssue(parsed.error)}`);
     if (!session) return refuse("there is no session to type into: press Start");
-    session.input(parsed.data);
+    if (!session.input(parsed.data)) {
+      refuse("the program in your terminal is not reading its input: what you typed was dropped");
+    }
   });
 
   socket.on("resize", (value) => {
@@ -164,7 +166,9 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger):
   });
 
   socket.on("disconnect", () => {
-    session?.detach(socket.id);
+    // While a start is in flight `session` is still unset, but the registry
+    // attached this page at once: find the session by the cookie to detach it.
+    (session ?? registry.forCookie(secret))?.detach(socket.id);
     session = undefined;
   });
 }

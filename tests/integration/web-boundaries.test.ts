@@ -94,6 +94,23 @@ describe("socket.io messages", () => {
     s.close();
   });
 
+  it("stays up when a page resizes a terminal whose shell has just exited", async () => {
+    const s = await server.student();
+    await s.start();
+    s.type("exit");
+    // The shell's terminal closes at once; its session ends only once the
+    // container is cleaned up. Resizes keep coming in between, as they do
+    // from a browser window being dragged.
+    for (let i = 0; i < 30; i++) {
+      s.socket.emit("resize", { cols: 80 + (i % 10), rows: 24 + (i % 5) });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const [reason] = await s.next("ended", 10_000, true);
+    expect(reason).toBe("the shell exited (code 0)");
+    await bystanderUndisturbed("resize-after-exit");
+    s.close();
+  });
+
   it("gives a session only to the browser holding its cookie", async () => {
     const stranger = await server.student();
     // A new browser sees no session, and nothing it can send names another one.

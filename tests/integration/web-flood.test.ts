@@ -2,7 +2,8 @@
 // bound nor make the terminal unresponsive. The server stops reading the pty
 // while a page is too far behind in acknowledging what it drew: a page that
 // reads slowly (behind a slow link), or not at all, holds the shell back
-// instead of filling the server's memory.
+// instead of filling the server's memory. Likewise for input: typing into a
+// program that reads none is refused once a little is waiting, not queued.
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startSlowProxy, type SlowProxy } from "../fixtures/slow-proxy.ts";
 import { startServer, type TestServer } from "../fixtures/web-server.ts";
@@ -80,6 +81,34 @@ describe("a flood of output", () => {
     } finally {
       clearInterval(catchingUp);
     }
+    s.close();
+  });
+});
+
+describe("a flood of input", () => {
+  it("is refused once a program leaves too much unread, with the server's memory bounded", async () => {
+    const s = await server.student();
+    await s.start();
+    // Raw mode, so the kernel takes no more once its buffer is full; then a program that never reads.
+    s.type("stty raw -echo; echo never-reading; sleep 1000");
+    await s.waitForOutput(/never-reading/);
+    const failed = s.next("failure", 30_000);
+    const before = server.rssBytes();
+    let peak = before;
+    const chunk = "z".repeat(64 * 1024);
+    // 64 MiB, at the rate the server allows (200 messages a second).
+    for (let i = 0; i < 1024; i++) {
+      s.socket.emit("input", chunk);
+      if (i % 20 === 19) {
+        await sleep(100);
+        peak = Math.max(peak, server.rssBytes());
+      }
+    }
+    await sleep(1000);
+    peak = Math.max(peak, server.rssBytes());
+    expect((await failed)[0]).toMatch(/not reading its input/);
+    expect(peak - before).toBeLessThan(32 * MB);
+    expect(s.socket.connected).toBe(true);
     s.close();
   });
 });

@@ -3,10 +3,13 @@
 // every attached page, a page that comes back gets the screen replayed, a page
 // that acknowledges nothing holds the shell back instead of being sent its
 // output without end, and a lagging watcher is redrawn once it catches up.
+// A terminal whose shell exited, or whose program reads no input, neither
+// throws nor queues typed input without end.
 import * as pty from "node-pty";
 import { afterEach, describe, expect, it } from "vitest";
 import { Session, type SessionContainer, type StudentClient, type Watcher } from "../../server/sessions/session.ts";
 import { HIGH_WATERMARK } from "../../server/sessions/flow-control.ts";
+import { MAX_PENDING_INPUT_BYTES, pendingInputBytes } from "../../server/sessions/pending-input.ts";
 import type { SessionInfo } from "../../server/web/protocol.ts";
 
 const shells: pty.IPty[] = [];
@@ -125,5 +128,61 @@ describe("a session's relay", () => {
     lagging = false;
     session.input("echo back\r");
     await until(() => /\x1bc[\s\S]*while-away[\s\S]*back/.test(seen), "a redraw with the missed output");
+  });
+});
+
+describe("a session's terminal", () => {
+  it("ignores resizes, input and flow control once the shell has exited, before the session is ended", async () => {
+    const session = newSession();
+    const student = page("s");
+    session.attach(student.client);
+    const container = shellContainer();
+    session.bind(container);
+    session.input("exit\r");
+    await container.exited;
+    // node-pty has closed the terminal; the registry has not ended the session yet.
+    expect(session.state).toBe("running");
+    for (let i = 0; i < 5; i++) session.resize(100 + i, 30);
+    expect(session.input("ls\r")).toBe(true);
+    session.ack("s", 0);
+    expect(session.size).toEqual({ cols: 104, rows: 30 });
+  });
+
+  it("refuses input a program leaves unread beyond the limit, instead of queueing it", async () => {
+    const session = newSession();
+    const student = page("s");
+    session.attach(student.client);
+    const container = shellContainer();
+    session.bind(container);
+    // Raw mode: the kernel does not drop what does not fit in a line, it stops taking it.
+    session.input("stty raw -echo; echo sleeping; exec sleep 1000\r");
+    await until(() => /sleeping/.test(student.text()), "the shell to start sleeping");
+    const chunk = "x".repeat(64 * 1024);
+    let refused = 0;
+    for (let i = 0; i < 64; i++) {
+      if (!session.input(chunk)) refused++;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    // 4 MiB were sent; what the kernel did not take stays under the limit.
+    expect(refused).toBeGreaterThan(0);
+    expect(pendingInputBytes(container.pty!)).toBeLessThanOrEqual(MAX_PENDING_INPUT_BYTES);
+  });
+
+  it("takes every byte of a large paste into a program that reads it", async () => {
+    const session = newSession();
+    const student = page("s");
+    session.attach(student.client);
+    session.bind(shellContainer());
+    const total = 32 * 64 * 1024;
+    session.input(`stty raw -echo; echo reading; head -c ${total} | wc -c\r`);
+    await until(() => /reading/.test(student.text()), "the shell to start reading");
+    const chunk = "y".repeat(64 * 1024);
+    const accepted: boolean[] = [];
+    for (let i = 0; i < total / chunk.length; i++) {
+      accepted.push(session.input(chunk));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(accepted.every(Boolean)).toBe(true);
+    await until(() => new RegExp(`\\b${total}\\b`).test(student.text()), "wc to count every byte");
   });
 });
