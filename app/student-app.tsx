@@ -14,6 +14,7 @@ import {
   type StudentClientEvents,
   type StudentServerEvents,
 } from "../server/web/protocol.ts";
+import { BuildSteps } from "./components/build-steps.tsx";
 import { StartForm } from "./components/start-form.tsx";
 import { StatusBar } from "./components/status-bar.tsx";
 import { TerminalView } from "./components/terminal-view.tsx";
@@ -48,6 +49,7 @@ export function StudentApp() {
   const [formError, setFormError] = useState<string>();
   // A new session gets a new terminal: bumping the key remounts it.
   const [terminalKey, setTerminalKey] = useState(0);
+  const [showSteps, setShowSteps] = useState(false);
 
   // Socket handlers are registered once, so they read the current state from refs.
   const phaseRef = useRef<Phase>("connecting");
@@ -108,6 +110,7 @@ export function StudentApp() {
       setFormError(undefined);
       setBanner(undefined);
       setInfo(null);
+      setShowSteps(false);
       newTerminal();
       go("starting");
       write(`${DIM}Starting your container…${RESET}\r\n`, false);
@@ -217,6 +220,13 @@ export function StudentApp() {
     for (const chunk of splitInput(data, MAX_INPUT_BYTES)) socket.emit("input", chunk);
   }, []);
 
+  const openSteps = useCallback(() => setShowSteps(true), []);
+  const closeSteps = useCallback(() => {
+    setShowSteps(false);
+    // Back to typing in the shell, as before the panel was opened.
+    if (phaseRef.current === "running") terminalRef.current?.term.focus();
+  }, []);
+
   if (phase === "connecting") {
     return (
       <main className="center">
@@ -229,7 +239,7 @@ export function StudentApp() {
   const over = phase === "ended" || phase === "failed";
   return (
     <div className="terminal-page">
-      <StatusBar info={info} connected={connected} phase={phase} />
+      <StatusBar info={info} connected={connected} phase={phase} onShowSteps={openSteps} />
       {over && (
         <div className={`banner ${phase}`} role="alert" data-testid="banner">
           <span>{phase === "ended" ? <><strong>Session ended:</strong> {banner}</> : capitalize(banner ?? "")}</span>
@@ -238,15 +248,18 @@ export function StudentApp() {
           </button>
         </div>
       )}
-      <TerminalView
-        key={terminalKey}
-        readOnly={phase !== "running"}
-        onReady={onReady}
-        onData={onData}
-        onResize={sendSize}
-        exposeForTests
-        className="fill"
-      />
+      <div className="terminal-area">
+        <TerminalView
+          key={terminalKey}
+          readOnly={phase !== "running"}
+          onReady={onReady}
+          onData={onData}
+          onResize={sendSize}
+          exposeForTests
+          className="fill"
+        />
+        {showSteps && info && <BuildSteps steps={info.steps} onClose={closeSteps} />}
+      </div>
     </div>
   );
 }

@@ -52,6 +52,37 @@ test("a student starts a session and gets a shell in Alpine 3.20.3", async ({ br
   await waitForTerminal(ada, /^3\.20\.3\s*$/m);
 });
 
+test("a student sees how their container was built, step by step, and goes back to the shell", async () => {
+  await ada.getByRole("button", { name: "How was this built?" }).click();
+  const panel = ada.getByRole("dialog", { name: "How your container was built" });
+  await expect(panel).toBeVisible();
+  const commands = await panel.locator(".step-command").allTextContents();
+  const titles = await panel.locator(".step-title").allTextContents();
+  expect(titles.length).toBe(commands.length);
+  expect(titles.every((title) => title.trim().length > 0)).toBe(true);
+  // The lesson: new namespaces, a new root, a network link and a cgroup limit.
+  expect(commands.some((c) => /\bunshare\b/.test(c)), "unshare").toBe(true);
+  expect(commands.some((c) => c.includes("pivot_root")), "pivot_root").toBe(true);
+  expect(commands.some((c) => /\bip link\b/.test(c)), "ip link").toBe(true);
+  expect(commands.some((c) => /cgroup\.procs|memory/.test(c)), "a cgroup write").toBe(true);
+
+  // Escape closes it, and the keyboard goes back to the shell without a click.
+  await ada.keyboard.press("Escape");
+  await expect(panel).toBeHidden();
+  await ada.keyboard.type('echo "after-steps-$((6*7))"');
+  await ada.keyboard.press("Enter");
+  await waitForTerminal(ada, /^after-steps-42\s*$/m);
+
+  // The close button does the same.
+  await ada.getByRole("button", { name: "How was this built?" }).click();
+  await expect(panel).toBeVisible();
+  await panel.getByRole("button", { name: "Close" }).click();
+  await expect(panel).toBeHidden();
+  await ada.keyboard.type('echo "closed-$((6*8))"');
+  await ada.keyboard.press("Enter");
+  await waitForTerminal(ada, /^closed-48\s*$/m);
+});
+
 test("a reload reattaches to the same shell, with its variables", async () => {
   await run(ada, "LESSON=namespaces-$((40+2))");
   const containerId = await ada.getByTestId("container-id").textContent();

@@ -9,9 +9,11 @@ interface Props {
   info: SessionInfo | null;
   connected: boolean;
   phase: "starting" | "running" | "ended" | "failed";
+  /** Opens the list of steps that built the container. */
+  onShowSteps(): void;
 }
 
-export function StatusBar({ info, connected, phase }: Props) {
+export function StatusBar({ info, connected, phase, onShowSteps }: Props) {
   const now = useNow();
   return (
     <header className="status-bar" data-testid="status-bar">
@@ -37,6 +39,11 @@ export function StatusBar({ info, connected, phase }: Props) {
             </span>
           ) : (
             <span className="field">ended</span>
+          )}
+          {info.steps.length > 0 && (
+            <button className="small" onClick={onShowSteps} aria-haspopup="dialog">
+              How was this built?
+            </button>
           )}
         </>
       ) : (

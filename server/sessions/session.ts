@@ -20,6 +20,8 @@ export interface SessionContainer {
   image: string;
   hostname: string;
   ip: string;
+  /** The steps that built it (title + equivalent shell command), in order. */
+  steps: { title: string; command: string }[];
   pty?: IPty;
   exited: Promise<{ exitCode: number; oomKilled: boolean }>;
   stop(): Promise<void>;
@@ -124,6 +126,8 @@ export class Session {
       studentName: this.studentName,
       startedAt: this.createdAt.toISOString(),
       expiresAt: this.expiresAt.toISOString(),
+      // Copied field by field: only what the page shows crosses the wire.
+      steps: (c?.steps ?? []).map(({ title, command }) => ({ title, command })),
     };
   }
 

@@ -44,6 +44,12 @@ export interface SessionInfo {
   startedAt: string;
   /** When the session ends by its lifetime limit (ISO time). */
   expiresAt: string;
+  /**
+   * How the container was built, in order: each kernel step the engine took
+   * (namespaces, mounts, network, cgroup limits) with the shell command that
+   * does the same by hand. Shown to the student as the lesson.
+   */
+  steps: { title: string; command: string }[];
 }
 
 /** A row of the instructor's live list. */

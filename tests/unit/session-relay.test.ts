@@ -25,6 +25,7 @@ function shellContainer(): SessionContainer {
     image: "alpine:latest",
     hostname: "0123456789ab",
     ip: "10.0.0.2",
+    steps: [],
     pty: term,
     exited: new Promise((resolve) => term.onExit(({ exitCode }) => resolve({ exitCode, oomKilled: false }))),
     stop: async () => term.kill("SIGKILL"),
