@@ -83,6 +83,7 @@ export async function benchRun(): Promise<void> {
   const podmanRoot = path.join(scratch, "podman");
   const podman = ["podman", "--root", path.join(podmanRoot, "root"), "--runroot", path.join(podmanRoot, "run"), "--storage-driver", "overlay"];
   const usePodman = await podmanAvailable();
+  const podmanCgroupsBefore = new Set(podmanCgroups());
   try {
     const layout = new OciLayout(path.join(scratch, "layout"));
     layout.tag("busybox", layout.image([busyboxLayer()], { Cmd: ["sh"] }));
@@ -139,9 +140,39 @@ export async function benchRun(): Promise<void> {
     await exec(process.execPath, [BIN, "rm"], { env: { ...process.env, PLAYGROUND_DATA_DIR: dataDir } }).catch((e) => log(`playground rm: ${e.message}`));
     if (usePodman && fs.existsSync(podmanRoot)) {
       await exec(podman[0], [...podman.slice(1), "system", "reset", "--force"]).catch((e) => log(`podman reset: ${e.message}`));
+      removeNewPodmanCgroups(podmanCgroupsBefore);
     }
     await registry.stop();
     await fsp.rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * podman (with conmon) leaves empty `libpod_parent/conmon` cgroups behind on a
+ * cgroup v1 host. The bench made them, so the bench removes them: only those
+ * that were not there before it ran, only when empty, children first.
+ */
+function podmanCgroups(): string[] {
+  const found: string[] = [];
+  for (const hierarchy of fs.existsSync("/sys/fs/cgroup") ? fs.readdirSync("/sys/fs/cgroup") : []) {
+    const parent = path.join("/sys/fs/cgroup", hierarchy, "libpod_parent");
+    if (!fs.existsSync(parent)) continue;
+    for (const child of fs.readdirSync(parent, { withFileTypes: true })) {
+      if (child.isDirectory()) found.push(path.join(parent, child.name));
+    }
+    found.push(parent);
+  }
+  return found;
+}
+
+function removeNewPodmanCgroups(before: Set<string>): void {
+  for (const dir of podmanCgroups()) {
+    if (before.has(dir)) continue;
+    try {
+      if (fs.readFileSync(path.join(dir, "cgroup.procs"), "utf8").trim() === "") fs.rmdirSync(dir);
+    } catch (error) {
+      log(`could not remove podman's cgroup ${dir}: ${(error as Error).message}`);
+    }
   }
 }
 
