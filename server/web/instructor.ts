@@ -10,7 +10,7 @@ import type { SessionRegistry } from "../sessions/registry.ts";
 import type { Session, Watcher } from "../sessions/session.ts";
 import { type InstructorClientEvents, type InstructorServerEvents, SessionId } from "./protocol.ts";
 import { queuedPackets } from "./backlog.ts";
-import { RateLimit } from "./rate-limit.ts";
+import { RateLimit, throttledRefusal } from "./rate-limit.ts";
 import { roleOf, type Tokens } from "./tokens.ts";
 import { firstIssue } from "./validation.ts";
 
@@ -86,13 +86,7 @@ export function instructorNamespace(io: Server, registry: SessionRegistry, token
 function connect(socket: InstructorSocket, registry: SessionRegistry, log: Logger): void {
   let watched: Session | undefined;
   const limit = new RateLimit(20, 40);
-  let lastRefusal = 0;
-  const refuse = (message: string) => {
-    const now = Date.now();
-    if (now - lastRefusal < 1000) return;
-    lastRefusal = now;
-    socket.emit("failure", message);
-  };
+  const refuse = throttledRefusal((message) => socket.emit("failure", message));
   const allowed = () => limit.take() || (refuse("too many messages: slow down"), false);
 
   const unwatch = () => {

@@ -22,3 +22,17 @@ export class RateLimit {
     return true;
   }
 }
+
+/**
+ * A refusal told to a socket at most once a second, so that a flood of bad
+ * messages does not become a flood of replies.
+ */
+export function throttledRefusal(tell: (message: string) => void): (message: string) => void {
+  let last = 0;
+  return (message) => {
+    const now = Date.now();
+    if (now - last < 1000) return;
+    last = now;
+    tell(message);
+  };
+}

@@ -18,7 +18,7 @@ import {
   type StudentServerEvents,
 } from "./protocol.ts";
 import { queuedPackets } from "./backlog.ts";
-import { RateLimit } from "./rate-limit.ts";
+import { RateLimit, throttledRefusal } from "./rate-limit.ts";
 import { firstIssue } from "./validation.ts";
 
 type StudentSocket = Socket<StudentClientEvents, StudentServerEvents>;
@@ -78,14 +78,7 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger):
     failure: (message) => socket.emit("failure", message),
   };
 
-  // Refusals are told at most once a second, so a flood does not become a flood of replies.
-  let lastRefusal = 0;
-  const refuse = (message: string) => {
-    const now = Date.now();
-    if (now - lastRefusal < 1000) return;
-    lastRefusal = now;
-    socket.emit("failure", message);
-  };
+  const refuse = throttledRefusal((message) => socket.emit("failure", message));
   const limits = {
     any: new RateLimit(1000, 2000),
     input: new RateLimit(200, 400),
