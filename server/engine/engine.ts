@@ -29,19 +29,19 @@ import { ensureImage, pullImage, type PullProgressEvent } from "./image/pull.ts"
 import { RegistryClient } from "./image/registry.ts";
 import { ImageStore } from "./image/store.ts";
 import type { ImageRecord } from "./image/types.ts";
-import { holdPipeOutput, holdPtyOutput } from "./held-output.ts";
-import { launch } from "./launcher.ts";
-import { CONTAINER_ID, CONTAINER_NAME, newContainerId, newContainerName } from "./names.ts";
-import { ContainerNetwork } from "./container-network.ts";
-import { processAlive } from "./process.ts";
-import { disown, isLive, liveContainerIds, own, RUNTIME_KINDS, type ObjectKind } from "./record.ts";
-import { createRootfs, removeRootfs } from "./rootfs.ts";
-import { unmountRootfs } from "./rootfs-unmount.ts";
-import { containerEnv, resolveArgv, resolveUser, resolveWorkingDir } from "./run-config.ts";
-import { findLeaks, inRemovalOrder, removeLeak, type LeakScope } from "./leaks.ts";
+import { holdPipeOutput, holdPtyOutput } from "./process/held-output.ts";
+import { launch } from "./process/launcher.ts";
+import { CONTAINER_ID, CONTAINER_NAME, newContainerId, newContainerName } from "./lifecycle/names.ts";
+import { ContainerNetwork } from "./network/container-network.ts";
+import { processAlive } from "./process/liveness.ts";
+import { disown, isLive, liveContainerIds, own, RUNTIME_KINDS, type ObjectKind } from "./lifecycle/record.ts";
+import { createRootfs, removeRootfs } from "./rootfs/rootfs.ts";
+import { unmountRootfs } from "./rootfs/unmount.ts";
+import { containerEnv, resolveArgv, resolveUser, resolveWorkingDir } from "./process/run-config.ts";
+import { findLeaks, inRemovalOrder, removeLeak, type LeakScope } from "./lifecycle/leaks.ts";
 
-import type { Leak } from "./leaks.ts";
-export type { Leak } from "./leaks.ts";
+import type { Leak } from "./lifecycle/leaks.ts";
+export type { Leak } from "./lifecycle/leaks.ts";
 export type { PullProgressEvent } from "./image/pull.ts";
 export type { Step } from "./host.ts";
 

@@ -7,7 +7,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { finished } from "../fixtures/cli.ts";
 import { makePlayground, waitFor, type Playground } from "../fixtures/containers.ts";
-import { processAlive } from "../../server/engine/process.ts";
+import { processAlive } from "../../server/engine/process/liveness.ts";
 
 let pg: Playground;
 

@@ -6,9 +6,9 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RealHost } from "../../server/engine/host.ts";
-import { launch, type LaunchSpec, type Launched } from "../../server/engine/launcher.ts";
-import { MASKED_PATHS, READONLY_PATHS } from "../../server/engine/mounts.ts";
-import { createRootfs, listRootfsLoopDevices, listRootfsMounts, removeRootfs } from "../../server/engine/rootfs.ts";
+import { launch, type LaunchSpec, type Launched } from "../../server/engine/process/launcher.ts";
+import { MASKED_PATHS, READONLY_PATHS } from "../../server/engine/process/mounts.ts";
+import { createRootfs, listRootfsLoopDevices, listRootfsMounts, removeRootfs } from "../../server/engine/rootfs/rootfs.ts";
 import { unpackShiftedAlpine } from "./shifted-alpine.ts";
 
 const UID_BASE = 100000;

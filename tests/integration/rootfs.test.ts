@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RealHost } from "../../server/engine/host.ts";
-import { createRootfs, listRootfsLoopDevices, listRootfsMounts, removeRootfs } from "../../server/engine/rootfs.ts";
+import { createRootfs, listRootfsLoopDevices, listRootfsMounts, removeRootfs } from "../../server/engine/rootfs/rootfs.ts";
 
 const host = new RealHost();
 let tmp: string;

@@ -5,7 +5,7 @@ import { EventEmitter } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { IPty } from "node-pty";
 import { describe, expect, it } from "vitest";
-import { holdPipeOutput, holdPtyOutput } from "../../server/engine/held-output.ts";
+import { holdPipeOutput, holdPtyOutput } from "../../server/engine/process/held-output.ts";
 
 describe("holdPipeOutput", () => {
   it("keeps the output of a child that exited before anyone read it", async () => {

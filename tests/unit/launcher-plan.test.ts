@@ -1,9 +1,9 @@
 // The launcher's plans, without root: the capability set, the mount steps and
 // the command line of the container's process.
 import { describe, expect, it } from "vitest";
-import { boundingSetArg, capabilityMask } from "../../server/engine/capabilities.ts";
-import { launchChain, type LaunchSpec } from "../../server/engine/launcher.ts";
-import { filesystemSteps, pivotRootCommand, type PathKind } from "../../server/engine/mounts.ts";
+import { boundingSetArg, capabilityMask } from "../../server/engine/process/capabilities.ts";
+import { launchChain, type LaunchSpec } from "../../server/engine/process/launcher.ts";
+import { filesystemSteps, pivotRootCommand, type PathKind } from "../../server/engine/process/mounts.ts";
 
 const spec: LaunchSpec = {
   id: "abc",

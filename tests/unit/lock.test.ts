@@ -7,7 +7,7 @@ import fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, expect, test } from "vitest";
-import { isTagAlive, LockDir, processTag } from "../../server/engine/lock.ts";
+import { isTagAlive, LockDir, processTag } from "../../server/engine/lifecycle/lock.ts";
 
 let dir: string;
 beforeEach(async () => {

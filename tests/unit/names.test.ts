@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CONTAINER_ID, CONTAINER_NAME, newContainerId, newContainerName } from "../../server/engine/names.ts";
+import { CONTAINER_ID, CONTAINER_NAME, newContainerId, newContainerName } from "../../server/engine/lifecycle/names.ts";
 
 describe("container ids and names", () => {
   it("ids are 12 hex digits and differ", () => {

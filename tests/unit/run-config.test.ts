@@ -4,7 +4,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { containerEnv, mergeEnv, resolveArgv, resolveUser, resolveWorkingDir, RunConfigError } from "../../server/engine/run-config.ts";
+import { containerEnv, mergeEnv, resolveArgv, resolveUser, resolveWorkingDir, RunConfigError } from "../../server/engine/process/run-config.ts";
 
 describe("command", () => {
   it("is Entrypoint followed by Cmd when no command is given", () => {

@@ -20,7 +20,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { ImageError } from "./errors.ts";
 import { parseManifest } from "./manifest.ts";
-import { isTagAlive, LockDir, processTag } from "../lock.ts";
+import { isTagAlive, LockDir, processTag } from "../lifecycle/lock.ts";
 import type { ImageRecord } from "./types.ts";
 
 /** The disk holding the data dir is full. The store stays consistent: nothing half-written is kept. */

@@ -10,14 +10,14 @@
 // test's data dir gone).
 import fs from "node:fs/promises";
 import path from "node:path";
-import type { Db } from "../db.ts";
-import type { CgroupDriver } from "./cgroups/index.ts";
-import type { ContainerNetwork } from "./container-network.ts";
-import type { Host } from "./host.ts";
-import { detachContainer, listLeftovers, removeLeftovers } from "./network/index.ts";
-import { mountsUnder } from "./mountinfo.ts";
-import { listRootfsLoopDevices } from "./rootfs.ts";
-import { unmountRootfs } from "./rootfs-unmount.ts";
+import type { Db } from "../../db.ts";
+import type { CgroupDriver } from "../cgroups/index.ts";
+import type { ContainerNetwork } from "../network/container-network.ts";
+import type { Host } from "../host.ts";
+import { detachContainer, listLeftovers, removeLeftovers } from "../network/index.ts";
+import { mountsUnder } from "../rootfs/mountinfo.ts";
+import { listRootfsLoopDevices } from "../rootfs/rootfs.ts";
+import { unmountRootfs } from "../rootfs/unmount.ts";
 
 export interface Leak {
   kind: "cgroup" | "veth" | "bridge" | "nat" | "mount" | "loop" | "dir" | "lease";

@@ -30,7 +30,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import type { IPty } from "node-pty";
 import { boundingSetArg } from "./capabilities.ts";
-import { commandLine, shellQuote, type Host, type Step } from "./host.ts";
+import { commandLine, shellQuote, type Host, type Step } from "../host.ts";
 import { filesystemSteps, scriptOf } from "./mounts.ts";
 import { idMap, nsenterArgs, SETUP_NAMESPACES, TOOL_ENV, TOOLS, unshareArgs } from "./namespaces.ts";
 

@@ -6,8 +6,8 @@
 // is created, and struck out only *after* it is gone. A crash between the two
 // leaves a row pointing at something that may or may not exist, and removing
 // it is then simply done again (every removal tolerates "already gone").
-import type { Db } from "../db.ts";
-import { processAlive, processInContainerCgroup } from "./process.ts";
+import type { Db } from "../../db.ts";
+import { processAlive, processInContainerCgroup } from "../process/liveness.ts";
 
 /** What a KernelObject row stands for; the order is the order of release. */
 export const OBJECT_KINDS = [

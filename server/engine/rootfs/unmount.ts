@@ -4,7 +4,7 @@
 // layer is kept until `playground rm`, as docker keeps a stopped container's.
 // removeRootfs() (rootfs.ts) is the full removal, files included.
 import path from "node:path";
-import { HostError, type Host } from "./host.ts";
+import { HostError, type Host } from "../host.ts";
 import { mountPoints } from "./mountinfo.ts";
 import { listRootfsLoopDevices, rootfsPaths } from "./rootfs.ts";
 

@@ -21,7 +21,7 @@
 // they just mounted themselves, and replace links rather than write through them.
 import fs from "node:fs";
 import path from "node:path";
-import { shellQuote, type Step } from "./host.ts";
+import { shellQuote, type Step } from "../host.ts";
 
 export interface FilesystemPlan {
   /** The merged overlay directory: the container's future "/". */

@@ -16,7 +16,7 @@
 // an image serves every container.
 import fs from "node:fs/promises";
 import path from "node:path";
-import { shellQuote, type Host } from "./host.ts";
+import { shellQuote, type Host } from "../host.ts";
 
 export interface RootfsSpec {
   /** <data>/containers/<id> */

@@ -7,8 +7,8 @@
 //  - working directory: the image's WorkingDir, or /;
 //  - user: the image's User, as "uid", "uid:gid", "name" or "name:group",
 //    names looked up in the container's own /etc/passwd and /etc/group.
-import type { ImageRunConfig } from "./image/types.ts";
-import { readRootfsFile } from "./rootfs-read.ts";
+import type { ImageRunConfig } from "../image/types.ts";
+import { readRootfsFile } from "../rootfs/read.ts";
 
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 

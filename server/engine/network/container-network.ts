@@ -7,16 +7,16 @@
 // two `playground run` at once must not both create the bridge or both take
 // the same address.
 import fs from "node:fs/promises";
-import type { Db } from "../db.ts";
-import type { Host } from "./host.ts";
-import { LockDir } from "./lock.ts";
-import { ensureBridge, teardownBridge } from "./network/bridge.ts";
-import { hostsFile, readHostResolvConf, resolvConf } from "./network/dns.ts";
-import { detectNatBackend } from "./network/nat.ts";
-import { allocateAddress } from "./network/subnet.ts";
-import { DEFAULT_BRIDGE, type BridgeNetwork } from "./network/types.ts";
-import { attachContainer, detachContainer, vethNames } from "./network/veth.ts";
-import { own } from "./record.ts";
+import type { Db } from "../../db.ts";
+import type { Host } from "../host.ts";
+import { LockDir } from "../lifecycle/lock.ts";
+import { ensureBridge, teardownBridge } from "./bridge.ts";
+import { hostsFile, readHostResolvConf, resolvConf } from "./dns.ts";
+import { detectNatBackend } from "./nat.ts";
+import { allocateAddress } from "./subnet.ts";
+import { DEFAULT_BRIDGE, type BridgeNetwork } from "./types.ts";
+import { attachContainer, detachContainer, vethNames } from "./veth.ts";
+import { own } from "../lifecycle/record.ts";
 
 export interface Lease {
   id: string;
