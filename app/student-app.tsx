@@ -13,7 +13,7 @@ import {
   type SessionInfo,
   type StudentClientEvents,
   type StudentServerEvents,
-} from "../server/shared/protocol.ts";
+} from "../server/common/protocol.ts";
 import { BuildSteps } from "./components/build-steps.tsx";
 import { StartForm } from "./components/start-form.tsx";
 import { StatusBar } from "./components/status-bar.tsx";

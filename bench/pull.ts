@@ -17,7 +17,8 @@ import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import zlib from "node:zlib";
-import { ALPINE_VERSION, SHARED_IMAGES, push, pushTestImages, type Layer } from "../tests/fixtures/images.ts";
+import { bundledAlpine } from "../server/engine/image/bundled.ts";
+import { push, pushTestImages, type Layer } from "../tests/fixtures/images.ts";
 import { startRegistry } from "../tests/fixtures/registry.ts";
 
 const run = promisify(execFile);
@@ -136,7 +137,7 @@ export async function benchPull(): Promise<void> {
     const layout = images.layout;
     layout.tag("debian", layout.image([debian], { Cmd: ["bash"], Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] }));
     await push(layout, "debian", `${registry.address}/library/debian:${DEBIAN_SUITE}`);
-    const alpineBytes = fs.statSync(path.join(SHARED_IMAGES, `alpine-minirootfs-${ALPINE_VERSION}-x86_64.tar.gz`)).size;
+    const alpineBytes = fs.statSync(bundledAlpine("amd64").file).size;
     const rows = [
       await measure(registry.address, "library/alpine:3.20", "alpine:3.20 (amd64, from an OCI index)", alpineBytes),
       await measure(registry.address, `library/debian:${DEBIAN_SUITE}`, `debian:${DEBIAN_SUITE} (mmdebstrap minbase)`, debian.blob.length),

@@ -9,7 +9,7 @@ import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
 import { expect, test, type Browser, type BrowserContext, type Page } from "@playwright/test";
-import type { SessionRow } from "../server/shared/protocol.ts";
+import type { SessionRow } from "../server/common/protocol.ts";
 import { run, server, startSession, terminalText, typeLine, waitForTerminal } from "./server.ts";
 
 test.describe.configure({ mode: "serial" });

@@ -35,7 +35,7 @@ function newest(target: string): number {
 /** `next build`, unless the last build is newer than everything the pages are made of. */
 function buildPages(): void {
   const built = newest(path.join(root, ".next", "BUILD_ID"));
-  const sources = ["app", "public", "server/shared/protocol.ts", "next.config.mjs", "package-lock.json"];
+  const sources = ["app", "public", "server/common/protocol.ts", "next.config.mjs", "package-lock.json"];
   if (built > 0 && sources.every((source) => newest(path.join(root, source)) < built)) return;
   console.log("e2e: building the pages (next build)");
   execFileSync("npx", ["--no-install", "next", "build"], { cwd: root, stdio: "inherit" });

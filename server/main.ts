@@ -18,7 +18,7 @@ import { apiHandler } from "./web/http-api.ts";
 import { sendJson } from "./web/http-json.ts";
 import { instructorNamespace } from "./web/instructor.ts";
 import { sameOrigin } from "./web/origin.ts";
-import { MAX_SOCKET_MESSAGE_BYTES } from "./shared/protocol.ts";
+import { MAX_SOCKET_MESSAGE_BYTES } from "./common/protocol.ts";
 import { studentNamespace } from "./web/student.ts";
 import { loadTokens } from "./web/tokens.ts";
 

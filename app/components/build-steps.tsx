@@ -4,7 +4,7 @@
 // A container is no magic box: it is a few namespaces, a root filesystem, a
 // veth pair and some cgroup files, and this list shows exactly which.
 import { useEffect, useRef } from "react";
-import type { SessionInfo } from "../../server/shared/protocol.ts";
+import type { SessionInfo } from "../../server/common/protocol.ts";
 
 interface Props {
   steps: SessionInfo["steps"];

@@ -1,6 +1,6 @@
 "use client";
 // The line above a student's terminal: which container this is, and how long it has left.
-import type { SessionInfo } from "../../server/shared/protocol.ts";
+import type { SessionInfo } from "../../server/common/protocol.ts";
 import { formatDuration, shortId } from "../lib/format.ts";
 import { useNow } from "../lib/use-now.ts";
 import { ConnectionDot } from "./connection-dot.tsx";

@@ -7,7 +7,7 @@
 // (this tab only) and removed from the address bar.
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { Socket } from "socket.io-client";
-import type { InstructorClientEvents, InstructorServerEvents, SessionRow } from "../../server/shared/protocol.ts";
+import type { InstructorClientEvents, InstructorServerEvents, SessionRow } from "../../server/common/protocol.ts";
 import { ConnectionDot } from "../components/connection-dot.tsx";
 import { TerminalView } from "../components/terminal-view.tsx";
 import { shortId } from "../lib/format.ts";

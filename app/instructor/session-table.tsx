@@ -1,6 +1,6 @@
 "use client";
 // The instructor's list: live sessions (click one to watch it) and, below, the ended ones.
-import type { SessionRow } from "../../server/shared/protocol.ts";
+import type { SessionRow } from "../../server/common/protocol.ts";
 import { formatAgo, formatBytes, formatClock, shortId } from "../lib/format.ts";
 import { useNow } from "../lib/use-now.ts";
 

@@ -11,7 +11,7 @@ import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import type { Db } from "../db.ts";
 import type { PullProgressEvent } from "../engine/engine.ts";
-import type { SessionRow } from "../shared/protocol.ts";
+import type { SessionRow } from "../common/protocol.ts";
 import { Session, type SessionContainer, type StudentClient } from "./session.ts";
 
 /** What the registry needs of the engine. */

@@ -8,7 +8,7 @@
 // This file is the session's own state and its relay of bytes; starting and
 // ending it (the engine, the record, the cap) is the registry's business.
 import type { IPty } from "node-pty";
-import type { SessionInfo } from "../shared/protocol.ts";
+import type { SessionInfo } from "../common/protocol.ts";
 import { FlowControl } from "./flow-control.ts";
 import { OutputBatcher } from "./output-batcher.ts";
 import { MAX_PENDING_INPUT_BYTES, pendingInputBytes } from "./pending-input.ts";

@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import type { Namespace, Server, Socket } from "socket.io";
 import type { SessionRegistry } from "../sessions/registry.ts";
 import type { Session, Watcher } from "../sessions/session.ts";
-import { type InstructorClientEvents, type InstructorServerEvents, SessionId } from "../shared/protocol.ts";
+import { type InstructorClientEvents, type InstructorServerEvents, SessionId } from "../common/protocol.ts";
 import { queuedPackets } from "./backlog.ts";
 import { RateLimit, throttledRefusal } from "./rate-limit.ts";
 import { roleOf, type Tokens } from "./tokens.ts";

@@ -16,7 +16,7 @@ import {
   StartRequest,
   type StudentClientEvents,
   type StudentServerEvents,
-} from "../shared/protocol.ts";
+} from "../common/protocol.ts";
 import { queuedPackets } from "./backlog.ts";
 import { RateLimit, throttledRefusal } from "./rate-limit.ts";
 import { firstIssue } from "./validation.ts";

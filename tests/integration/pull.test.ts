@@ -10,13 +10,13 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { bundledAlpine } from "../../server/engine/image/bundled.ts";
 import { finished, makeSandbox, oneLineError, type CliResult, type Sandbox } from "../fixtures/cli.ts";
 import {
   ALPINE_VERSION,
   LAYERED,
   MEDIA,
   OciLayout,
-  SHARED_IMAGES,
   busyboxLayer,
   layerFromTarGz,
   layeredLayers,
@@ -109,8 +109,8 @@ let alpineArm64: Layer;
 let layered: Layer[];
 let busybox: Layer;
 beforeAll(async () => {
-  alpineAmd64 = await layerFromTarGz(path.join(SHARED_IMAGES, `alpine-minirootfs-${ALPINE_VERSION}-x86_64.tar.gz`));
-  alpineArm64 = await layerFromTarGz(path.join(SHARED_IMAGES, `alpine-minirootfs-${ALPINE_VERSION}-aarch64.tar.gz`));
+  alpineAmd64 = await layerFromTarGz(bundledAlpine("amd64").file);
+  alpineArm64 = await layerFromTarGz(bundledAlpine("arm64").file);
   layered = layeredLayers();
   busybox = busyboxLayer();
   const challenge = (await fetch(`http://${tokenRegistry}/v2/`)).headers.get("www-authenticate") ?? "";

@@ -5,8 +5,9 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { bundledAlpine } from "../../server/engine/image/bundled.ts";
 
-export const ALPINE_TARBALL = "/work/shared/images/alpine-minirootfs-3.20.3-x86_64.tar.gz";
+export const ALPINE_TARBALL = bundledAlpine("amd64").file;
 
 export async function unpackShiftedAlpine(dir: string, uidBase: number): Promise<void> {
   await fs.mkdir(dir, { recursive: true });

@@ -4,7 +4,7 @@
 // container, the cap refuses the next student at once, and instructors list,
 // watch and end sessions. Real server, real engine, real registry.
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
-import type { SessionRow } from "../../server/shared/protocol.ts";
+import type { SessionRow } from "../../server/common/protocol.ts";
 import { ADMIN_TOKEN, startServer, type Student, type TestServer } from "../fixtures/web-server.ts";
 
 let server: TestServer;

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Session, type SessionContainer, type StudentClient, type Watcher } from "../../server/sessions/session.ts";
 import { HIGH_WATERMARK } from "../../server/sessions/flow-control.ts";
 import { MAX_PENDING_INPUT_BYTES, pendingInputBytes } from "../../server/sessions/pending-input.ts";
-import type { SessionInfo } from "../../server/shared/protocol.ts";
+import type { SessionInfo } from "../../server/common/protocol.ts";
 
 const shells: pty.IPty[] = [];
 afterEach(() => {

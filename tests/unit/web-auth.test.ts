@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { newSecret, secretFromCookieHeader, sessionCookie } from "../../server/web/cookies.ts";
-import { Resize } from "../../server/shared/protocol.ts";
+import { Resize } from "../../server/common/protocol.ts";
 import { bearerToken, loadTokens, roleOf, tokenMatches } from "../../server/web/tokens.ts";
 
 const dirs: string[] = [];
