@@ -187,7 +187,7 @@ export interface ConditionalCall {
 }
 
 /** The namespace flags of clone(2) and unshare(2): CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET. */
-export const CLONE_NAMESPACE_FLAGS = 0x7e020000;
+const CLONE_NAMESPACE_FLAGS = 0x7e020000;
 
 /** Allowed only for some argument values. */
 export const CONDITIONAL: readonly ConditionalCall[] = [
