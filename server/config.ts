@@ -2,19 +2,7 @@
 // with the defaults a classroom host needs. Nothing else reads process.env.
 import path from "node:path";
 import { z } from "zod";
-
-const byteSize = z
-  .string()
-  .regex(/^\d+(\.\d+)?[kmgKMG]?[bB]?$/, "expected a size such as 256m or 1g")
-  .transform(parseByteSize);
-
-/** "256m" → 268435456. Units are binary (k = 1024), as docker's --memory. */
-export function parseByteSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)([kmg]?)b?$/i.exec(text.trim());
-  if (!m) throw new Error(`invalid size "${text}": expected a number with an optional k, m or g`);
-  const scale = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as "" | "k" | "m" | "g"];
-  return Math.round(Number(m[1]) * scale);
-}
+import { Cpus, IoRate, Memory, PidsLimit, sizeText, WritableLayerSize, type ContainerLimits } from "./common/limits.ts";
 
 const duration = z.coerce.number().int().positive();
 const csv = z
@@ -28,10 +16,16 @@ const schema = z.object({
   // Container ids map above every ordinary host account, never onto one.
   PLAYGROUND_UID_BASE: z.coerce.number().int().min(65536, "must be at least 65536, above the host's own accounts").default(100000),
   PLAYGROUND_UID_COUNT: z.coerce.number().int().min(1).max(2 ** 31).default(65536),
-  PLAYGROUND_MEMORY: byteSize.default(256 * 1024 ** 2),
-  PLAYGROUND_CPUS: z.coerce.number().positive().max(1024).default(0.5),
-  PLAYGROUND_PIDS_LIMIT: z.coerce.number().int().positive().default(512),
-  PLAYGROUND_WRITABLE_LAYER_SIZE: byteSize.default(1024 ** 3),
+  PLAYGROUND_MEMORY: Memory.default(256 * 1024 ** 2),
+  PLAYGROUND_CPUS: Cpus.default(0.5),
+  PLAYGROUND_PIDS_LIMIT: PidsLimit.default(512),
+  PLAYGROUND_WRITABLE_LAYER_SIZE: WritableLayerSize.default(1024 ** 3),
+  PLAYGROUND_IO_BPS: z.union([z.literal("0").transform(() => 0), sizeText(1, "the I/O rate")]).default(50 * 1024 ** 2),
+  PLAYGROUND_IO_IOPS: IoRate.default(1000),
+  // "unconfined" runs containers without the system-call filter (a warning is logged).
+  PLAYGROUND_SECCOMP: z.enum(["default", "unconfined"]).default("default"),
+  // "1": a stopping server ends every session (an upgrade keeps them running by default).
+  PLAYGROUND_END_ON_STOP: z.enum(["0", "1"]).default("0"),
   PLAYGROUND_UPLINK: z.string().optional(),
   // 0 picks any free port (the tests do); the log's "listening" line says which.
   PLAYGROUND_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -59,11 +53,10 @@ export interface Config {
   /** Host uid/gid that container root maps to, and how many ids the container gets. */
   uidBase: number;
   uidCount: number;
-  container: {
-    memoryBytes: number;
-    cpus: number;
-    pidsLimit: number;
+  container: ContainerLimits & {
     writableLayerBytes: number;
+    /** The system-call filter every container runs under, or none. */
+    seccomp: "default" | "unconfined";
     /** Interface NAT sends traffic out of; detected from the default route when unset. */
     uplink?: string;
   };
@@ -79,6 +72,8 @@ export interface Config {
     lifetimeMs: number;
     /** Serve the Next.js pages (false: API and socket.io only). */
     ui: boolean;
+    /** End every session when the server stops (otherwise their containers run on, and the next server adopts them). */
+    endOnStop: boolean;
   };
   logLevel: string;
 }
@@ -100,7 +95,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       memoryBytes: e.PLAYGROUND_MEMORY,
       cpus: e.PLAYGROUND_CPUS,
       pidsLimit: e.PLAYGROUND_PIDS_LIMIT,
+      ioBps: e.PLAYGROUND_IO_BPS,
+      ioIops: e.PLAYGROUND_IO_IOPS,
       writableLayerBytes: e.PLAYGROUND_WRITABLE_LAYER_SIZE,
+      seccomp: e.PLAYGROUND_SECCOMP,
       uplink: e.PLAYGROUND_UPLINK,
     },
     web: {
@@ -114,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       idleMs: e.PLAYGROUND_IDLE_SECONDS * 1000,
       lifetimeMs: e.PLAYGROUND_LIFETIME_SECONDS * 1000,
       ui: e.PLAYGROUND_WEB_UI === "1",
+      endOnStop: e.PLAYGROUND_END_ON_STOP === "1",
     },
     logLevel: e.PLAYGROUND_LOG_LEVEL,
   };

@@ -9,12 +9,10 @@
 //       shells, Ctrl-C, job control and vi behave as on a local terminal.
 //  -i   keep stdin connected (without it the container reads end-of-file).
 // Without -t the container's stdout and stderr are passed through as they are.
-import type { ChildProcess } from "node:child_process";
-import type { Readable } from "node:stream";
-import { finished } from "node:stream/promises";
-import type { IPty } from "node-pty";
-import { loadConfig, parseByteSize } from "../config.ts";
+import { Cpus, Memory, parseWith, PidsLimit } from "../common/limits.ts";
+import { loadConfig } from "../config.ts";
 import { Engine, type PullProgressEvent, type RunningContainer } from "../engine/engine.ts";
+import type { ShimContainer } from "../engine/process/launcher.ts";
 import { pullProgressPrinter } from "../engine/image/progress.ts";
 import { parseCommandArgs } from "./args.ts";
 import { UsageError, userMessage } from "./errors.ts";
@@ -24,7 +22,6 @@ const USAGE =
 
 /** docker run's status when the container could not be started at all. */
 const CANNOT_START = 125;
-const MIN_MEMORY = 6 * 1024 * 1024; // docker's floor: less cannot even start a shell
 
 const options = {
   interactive: { type: "boolean", short: "i" },
@@ -67,6 +64,8 @@ export async function run(args: string[]): Promise<number> {
           hostname: values.hostname,
           env,
           tty: values.tty ? terminalSize() : null,
+          // Without a terminal the container gets this command's own stdout and stderr, and its stdin with -i.
+          stdio: { mode: "inherit", stdin: values.interactive ?? false },
           limits,
           autoRemove: values.rm ?? false,
         }),
@@ -75,7 +74,7 @@ export async function run(args: string[]): Promise<number> {
       process.stderr.write(`playground: ${userMessage(error)}\n`);
       return CANNOT_START;
     }
-    return await attach(container, { interactive: values.interactive ?? false });
+    return await attach(container, { interactive: values.interactive ?? false, tty: values.tty ?? false });
   } finally {
     await engine.close();
   }
@@ -92,28 +91,19 @@ function announcePull(image: string): (event: PullProgressEvent) => void {
   };
 }
 
+/** The limit flags, checked with the same rules as the settings (common/limits.ts). */
 function parseLimits(values: { memory?: string; cpus?: string; "pids-limit"?: string }) {
   const limits: { memoryBytes?: number; cpus?: number; pidsLimit?: number } = {};
-  if (values.memory !== undefined) {
-    let bytes: number;
+  const parse = <T>(schema: Parameters<typeof parseWith<T>>[0], value: string, flag: string): T => {
     try {
-      bytes = parseByteSize(values.memory);
+      return parseWith(schema, value, flag);
     } catch (error) {
-      throw new UsageError(`--memory: ${(error as Error).message}`);
+      throw new UsageError((error as Error).message);
     }
-    if (bytes < MIN_MEMORY) throw new UsageError("--memory: the minimum is 6m");
-    limits.memoryBytes = bytes;
-  }
-  if (values.cpus !== undefined) {
-    const cpus = Number(values.cpus);
-    if (!(cpus > 0) || cpus > 1024) throw new UsageError(`--cpus: expected a number of CPUs such as 0.5, got "${values.cpus}"`);
-    limits.cpus = cpus;
-  }
-  if (values["pids-limit"] !== undefined) {
-    const pids = Number(values["pids-limit"]);
-    if (!Number.isInteger(pids) || pids < 1) throw new UsageError(`--pids-limit: expected a positive whole number, got "${values["pids-limit"]}"`);
-    limits.pidsLimit = pids;
-  }
+  };
+  if (values.memory !== undefined) limits.memoryBytes = parse(Memory, values.memory, "--memory");
+  if (values.cpus !== undefined) limits.cpus = parse(Cpus, values.cpus, "--cpus");
+  if (values["pids-limit"] !== undefined) limits.pidsLimit = parse(PidsLimit, values["pids-limit"], "--pids-limit");
   return limits;
 }
 
@@ -155,43 +145,34 @@ async function withSignalsDeferred(start: () => Promise<RunningContainer>): Prom
 }
 
 /** Stay attached until the container has exited and been cleaned up; its status is ours. */
-async function attach(container: RunningContainer, options: { interactive: boolean }): Promise<number> {
+async function attach(container: RunningContainer, options: { interactive: boolean; tty: boolean }): Promise<number> {
   // A signal to this command stops the container (and so ends this command),
   // instead of leaving it running with nobody attached.
   const stop = () => {
     void container.stop();
   };
   for (const s of STOP_SIGNALS) process.on(s, stop);
-  const detach = container.pty
-    ? relayTerminal(container.pty, options.interactive)
-    : relayPipes(container.child!, options.interactive);
+  // Without a terminal the container writes to this command's own stdout and stderr: nothing to relay.
+  const detach = options.tty ? relayTerminal(container.shim, options.interactive) : undefined;
   try {
     const status = await container.exited;
-    await detach.drained;
     return status.exitCode;
   } finally {
-    detach.close();
+    detach?.();
     for (const s of STOP_SIGNALS) process.off(s, stop);
   }
 }
 
-interface Relay {
-  /** Resolves once all of the container's output has been written out. */
-  drained: Promise<void>;
-  close(): void;
-}
-
-function relayTerminal(pty: IPty, interactive: boolean): Relay {
+/** The container's terminal, relayed to and from this one; returns a function that stops the relay. */
+function relayTerminal(shim: ShimContainer, interactive: boolean): () => void {
   const stdin = process.stdin;
   const stdout = process.stdout;
-  const output = pty.onData((data) => stdout.write(data));
-  // node-pty closes the terminal when the shell exits; a resize or a key
-  // after that would act on a closed (or reused) descriptor.
-  let open = true;
-  const exit = pty.onExit(() => (open = false));
-  const onResize = () => open && pty.resize(stdout.columns || 80, stdout.rows || 24);
+  const c = shim.connection;
+  const onOutput = (data: Buffer) => stdout.write(data);
+  c.on("output", onOutput);
+  const onResize = () => c.resize(stdout.columns || 80, stdout.rows || 24);
   stdout.on("resize", onResize);
-  const onInput = (data: Buffer) => open && pty.write(data);
+  const onInput = (data: Buffer) => c.input(data);
   if (interactive) {
     // Raw mode: every key goes to the container as typed, Ctrl-C included;
     // the container's own terminal does the line editing and signals.
@@ -199,38 +180,13 @@ function relayTerminal(pty: IPty, interactive: boolean): Relay {
     stdin.on("data", onInput);
     stdin.resume();
   }
-  return {
-    drained: Promise.resolve(),
-    close() {
-      output.dispose();
-      exit.dispose();
-      stdout.off("resize", onResize);
-      if (interactive) {
-        stdin.off("data", onInput);
-        if (stdin.isTTY) stdin.setRawMode(false);
-        stdin.pause();
-      }
-    },
-  };
-}
-
-function relayPipes(child: ChildProcess, interactive: boolean): Relay {
-  // finished() also settles for a stream that already ended before we looked.
-  const ended = (stream: Readable | null) => (stream ? finished(stream).catch(() => {}) : Promise.resolve());
-  child.stdout?.pipe(process.stdout, { end: false });
-  child.stderr?.pipe(process.stderr, { end: false });
-  const drained = Promise.all([ended(child.stdout), ended(child.stderr)]).then(() => undefined);
-  // Writes after the container exited fail with EPIPE: nothing is listening, nothing is lost.
-  child.stdin?.on("error", () => {});
-  if (interactive && child.stdin) process.stdin.pipe(child.stdin);
-  else child.stdin?.end();
-  return {
-    drained,
-    close() {
-      if (interactive) {
-        process.stdin.unpipe();
-        process.stdin.pause();
-      }
-    },
+  return () => {
+    c.off("output", onOutput);
+    stdout.off("resize", onResize);
+    if (interactive) {
+      stdin.off("data", onInput);
+      if (stdin.isTTY) stdin.setRawMode(false);
+      stdin.pause();
+    }
   };
 }

@@ -1,26 +1,28 @@
 // The container engine: the one interface the CLI and the web tier use.
 //
-// A container, built step by step (each step recorded for the student):
+// A container, built step by step (each step recorded for the student, with
+// its time):
 //   1. the image, pulled if missing;
-//   2. its root filesystem: the image's read-only layers with a writable layer
-//      on top (overlayfs), the writable layer size-capped;
-//   3. a control group with its memory, CPU and process limits;
-//   4. an address on the playground's bridge;
-//   5. the main process, in its own namespaces, held at a gate;
-//   6. a veth pair linking its network namespace to the bridge;
-//   7. the gate opens: the main process execs the container's command.
-// When the main process exits, everything it held is released in reverse
-// (cgroup, veth, address, mounts); with autoRemove the record and the writable
-// layer go too.
+//   2. at once, side by side: its control group with its limits, an address
+//      on the playground's bridge, the writable layer's template and the
+//      system-call filter (each made once, then reused);
+//   3. its shim (process/shim/), which mounts its root file system in a mount
+//      namespace of its own, clones its first process into new namespaces,
+//      builds its file system view and leaves it waiting at a gate;
+//   4. a veth pair linking its network namespace to the bridge;
+//   5. the gate opens: hostname, /etc files, user, capabilities, the filter,
+//      and the command runs.
+// When the first process exits, everything it held is released in reverse
+// (cgroup, veth, address, the shim with its mounts); with autoRemove the
+// record and the writable layer go too.
 //
 // Every kernel object is written into the record *before* it is made (see
-// record.ts), so whatever a crash leaves behind is found by `leaks()` and
-// removed by `remove()`, `removeAll()` or `reconcile()`.
-import type { ChildProcess } from "node:child_process";
+// lifecycle/record.ts), so whatever a crash leaves behind is found by
+// `leaks()` and removed by `remove()`, `removeAll()` or `reconcile()`.
 import fs from "node:fs/promises";
-import { setTimeout as sleep } from "node:timers/promises";
 import path from "node:path";
-import type { IPty } from "node-pty";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Readable, Writable } from "node:stream";
 import type { Config } from "../config.ts";
 import { openDb, type Db } from "../db.ts";
 import { detectCgroupDriver, type CgroupDriver, type CgroupLimits } from "./cgroups/index.ts";
@@ -29,18 +31,19 @@ import { ensureImage, pullImage, type PullProgressEvent } from "./image/pull.ts"
 import { RegistryClient } from "./image/registry.ts";
 import { ImageStore } from "./image/store.ts";
 import type { ImageRecord } from "./image/types.ts";
-import { holdPipeOutput, holdPtyOutput } from "./process/held-output.ts";
-import { launch } from "./process/launcher.ts";
+import { findLeaks, inRemovalOrder, removeLeak, type Leak, type LeakScope } from "./lifecycle/leaks.ts";
+import { isTagAlive } from "./lifecycle/lock.ts";
 import { CONTAINER_ID, CONTAINER_NAME, newContainerId, newContainerName } from "./lifecycle/names.ts";
-import { ContainerNetwork } from "./network/container-network.ts";
-import { processAlive } from "./process/liveness.ts";
 import { disown, isLive, liveContainerIds, own, RUNTIME_KINDS, type ObjectKind } from "./lifecycle/record.ts";
-import { createRootfs, removeRootfs } from "./rootfs/rootfs.ts";
-import { unmountRootfs } from "./rootfs/unmount.ts";
+import { ContainerNetwork } from "./network/container-network.ts";
+import { capabilityMaskBits } from "./process/capabilities.ts";
+import { buildSteps, UNCONFINED_STEP, type SeccompStep } from "./process/launch-plan.ts";
+import { ShimContainer } from "./process/launcher.ts";
+import { processAlive } from "./process/liveness.ts";
 import { containerEnv, resolveArgv, resolveUser, resolveWorkingDir } from "./process/run-config.ts";
-import { findLeaks, inRemovalOrder, removeLeak, type LeakScope } from "./lifecycle/leaks.ts";
+import { seccompFilterFile } from "./process/seccomp/filter-file.ts";
+import { checkRootfsSpec, removeRootfs, rootfsPaths, writableLayerTemplate } from "./rootfs/rootfs.ts";
 
-import type { Leak } from "./lifecycle/leaks.ts";
 export type { Leak } from "./lifecycle/leaks.ts";
 export type { PullProgressEvent } from "./image/pull.ts";
 export type { Step } from "./host.ts";
@@ -52,15 +55,18 @@ export interface RunRequest {
   command?: string[];
   /** K=V entries, over the image's Env. */
   env?: string[];
-  /** A terminal of this size, or null for plain pipes. */
+  /** A terminal of this size, or null: then the container's stdin, stdout and stderr are the caller's own ("inherit") or pipes to it ("pipe"), stdin only when asked for. */
   tty: { cols: number; rows: number } | null;
+  stdio?: { mode: "inherit" | "pipe"; stdin: boolean };
   limits?: Partial<CgroupLimits>;
   autoRemove?: boolean;
+  /** The container outlives this process (a session's): a restarted server adopts it. */
+  daemon?: boolean;
   onPullProgress?: (e: PullProgressEvent) => void;
 }
 
 export interface ExitStatus {
-  /** The main process's exit code, or 128 + signal when a signal killed it. */
+  /** The first process's exit code, or 128 + signal when a signal killed it. */
   exitCode: number;
   oomKilled: boolean;
 }
@@ -71,14 +77,17 @@ export interface RunningContainer {
   image: string;
   hostname: string;
   ip: string;
+  /** Host pid of the container's first process. */
   pid: number;
-  /** How it was built, in order, with shell equivalents (shown to students). */
+  /** How it was built, in order, with shell equivalents and times (shown to students). */
   steps: Step[];
-  pty?: IPty;
-  child?: ChildProcess;
+  /** The terminal's link (with a tty): input, output, resize, pause. */
+  shim: ShimContainer;
+  /** Pipes to the container's stdin, stdout, stderr (stdio "pipe"). */
+  stdio?: { stdin?: Writable; stdout: Readable; stderr: Readable };
   /** Resolves once every kernel object it held is released (and, with autoRemove, its record and writable layer are gone). */
   exited: Promise<ExitStatus>;
-  /** Kill the main process (SIGKILL); resolves once `exited` has. */
+  /** Kill the first process (SIGKILL); resolves once `exited` has. */
   stop(): Promise<void>;
 }
 
@@ -118,6 +127,15 @@ export interface CleanupReport {
 export class EngineError extends Error {}
 
 const SETTING_SUBNET = "network.subnet";
+/** The host's OOM killer takes a container's processes before anything else of the host's (0 is neutral, 1000 first). */
+const CONTAINER_OOM_SCORE_ADJ = 500;
+/** Resource limits: no core dumps (a crashing program would fill the writable layer); open files as Docker's defaults. */
+const CONTAINER_RLIMITS = [
+  { name: "core", soft: 0, hard: 0 },
+  { name: "nofile", soft: 1024, hard: 524288 },
+] as const;
+/** How long a session's shim keeps an exit status for a server that is away. */
+const LINGER_SECONDS = 3600;
 
 export class Engine {
   private readonly running = new Map<string, RunningContainer>();
@@ -145,12 +163,7 @@ export class Engine {
     const cgroups = await detectCgroupDriver();
     const store = await ImageStore.open({ dataDir: config.dataDir, uidBase: config.uidBase, uidCount: config.uidCount });
     const registry = new RegistryClient({ mirror: config.registryMirror, insecureRegistries: config.insecureRegistries });
-    // Container root is an unprivileged host uid, and its root file system
-    // lies below the data dir: the way down must be searchable by others
-    // (x, not r: nothing can be listed).
-    await fs.chmod(config.dataDir, 0o711);
-    await fs.mkdir(containersDir(config), { recursive: true, mode: 0o711 });
-    await fs.chmod(containersDir(config), 0o711);
+    await fs.mkdir(containersDir(config), { recursive: true, mode: 0o700 });
     return new Engine(config, db, cgroups, store, registry, host);
   }
 
@@ -188,95 +201,94 @@ export class Engine {
       cpus: request.limits?.cpus ?? this.config.container.cpus,
       pidsLimit: request.limits?.pidsLimit ?? this.config.container.pidsLimit,
     };
+    const layerDirs = image.diffIds.map((d) => this.store.layerDir(d));
+    checkRootfsSpec({ layerDirs, sizeBytes: this.config.container.writableLayerBytes });
     const id = newContainerId();
     const hostname = request.hostname ?? id;
     if (!/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/.test(hostname)) {
       throw new EngineError(`invalid hostname "${hostname}": letters, digits, "." and "-", at most 63`);
     }
+    const autoRemove = request.autoRemove ?? false;
     const name = await this.claimName(request.name, {
       id,
       image: request.image,
       imageDigest: image.manifestDigest,
       command: JSON.stringify(argv),
       hostname,
-      autoRemove: request.autoRemove ?? false,
+      autoRemove,
     });
 
+    const containerDir = path.join(containersDir(this.config), id);
     const steps: Step[] = [];
-    const host = recordSteps(this.host, steps);
     try {
-      const containerDir = path.join(containersDir(this.config), id);
-      await own(this.db, id, "dir", containerDir);
-      await own(this.db, id, "rootfs", containerDir);
-      const rootfs = await createRootfs(host, {
-        containerDir,
-        layerDirs: image.diffIds.map((d) => this.store.layerDir(d)),
-        sizeBytes: this.config.container.writableLayerBytes,
-        uidBase: this.config.uidBase,
-      });
-      const user = await resolveUser(rootfs.merged, image.config.User, this.config.uidCount);
+      await own(this.db, id, ["dir", "rootfs", "cgroup"], [containerDir, containerDir, id]);
+      // Independent parts side by side; each records its own steps, shown in this order.
+      const parts = { dir: [] as Step[], cgroup: [] as Step[], network: [] as Step[], layer: [] as Step[] };
+      const [, cgroup, lease, template, seccomp] = await Promise.all([
+        recordSteps(this.host, parts.dir).mkdir("Make the container's directory (closed to other host users)", containerDir),
+        this.cgroups.create(recordSteps(this.host, parts.cgroup), id, limits),
+        this.network.lease(recordSteps(this.host, parts.network), id),
+        writableLayerTemplate(recordSteps(this.host, parts.layer), this.config.dataDir, this.config.container.writableLayerBytes),
+        this.seccompStep(),
+      ]);
+      await fs.chmod(containerDir, 0o700);
+      steps.push(...parts.dir, ...parts.cgroup, ...parts.network, ...parts.layer);
 
-      await own(this.db, id, "cgroup", id);
-      const cgroup = await this.cgroups.create(host, id, limits);
-
-      const lease = await this.network.lease(host, id);
-
-      // The launcher lists its own steps, finer than the commands it runs
-      // (it runs several as one script): those are the ones shown.
-      const launched = await launch(this.host, {
-        id,
-        rootfs: rootfs.merged,
-        hostname,
-        argv,
-        env: containerEnv({ image: image.config, request: request.env, hostname, home: user.home, tty: request.tty !== null }),
-        cwd: resolveWorkingDir(image.config),
-        user: { uid: user.uid, gid: user.gid },
-        uidBase: this.config.uidBase,
-        uidCount: this.config.uidCount,
-        cgroupProcsFiles: cgroup.procsFiles,
+      const plan = buildSteps({
+        rootfs: { containerDir, layerDirs, template, sizeBytes: this.config.container.writableLayerBytes, uidBase: this.config.uidBase },
+        identity: {
+          uidBase: this.config.uidBase,
+          uidCount: this.config.uidCount,
+          cgroupProcsFiles: cgroup.procsFiles,
+          oomScoreAdj: CONTAINER_OOM_SCORE_ADJ,
+          rlimits: [...CONTAINER_RLIMITS],
+        },
+        root: rootfsPaths(containerDir).merged,
+        hostname: id,
         cgroupMounts: cgroup.mounts,
-        files: await lease.files(hostname),
-        tty: request.tty,
+        tty: request.tty !== null,
       });
-      // From here the main process exists (waiting at its gate): whatever
+      const shim = await ShimContainer.launch(recordSteps(this.host, steps), {
+        containerDir,
+        steps: plan,
+        record: steps,
+        settings: {
+          root: rootfsPaths(containerDir).merged,
+          tty: request.tty,
+          keepCaps: capabilityMaskBits(),
+          seccompFile: seccomp.file,
+          ...(request.daemon ? { daemon: { lingerSeconds: LINGER_SECONDS } } : {}),
+        },
+        stdio: request.stdio ?? { mode: "pipe", stdin: true },
+      });
+      // From here the first process exists (waiting at its gate): whatever
       // fails must kill it, and its exit runs the release below.
-      steps.push(...launched.steps);
-      const launcherSteps = launched.steps.length;
-      if (launched.child) holdPipeOutput(launched.child);
-      const pty = launched.pty && holdPtyOutput(launched.pty);
-      const exited = launched.exited.then((status) => this.afterExit(id, status, request.autoRemove ?? false));
+      const exited = shim.exited.then((code) => this.afterExit(id, code, autoRemove, shim));
       try {
-        await this.network.attach(host, lease, launched.pid);
+        await this.db.container.update({ where: { id }, data: { pid: shim.pid, shimTag: shim.shimTag } });
+        await this.network.attach(recordSteps(this.host, steps), lease, shim.pid);
+        const user = await resolveUser(`/proc/${shim.pid}/root`, image.config.User, this.config.uidCount);
+        await shim.start(
+          {
+            hostname,
+            files: lease.files(hostname),
+            user: { uid: user.uid, gid: user.gid },
+            cwd: resolveWorkingDir(image.config),
+            env: containerEnv({ image: image.config, request: request.env, hostname, home: user.home, tty: request.tty !== null }),
+            argv,
+          },
+          seccomp.step,
+        );
         await this.db.container.update({
           where: { id },
-          data: { state: "running", pid: launched.pid, ip: lease.ip, startedAt: new Date() },
+          data: { state: "running", ip: lease.ip, startedAt: new Date(), steps: JSON.stringify(steps) },
         });
-        await launched.start();
-        steps.push(...launched.steps.slice(launcherSteps));
       } catch (error) {
-        launched.kill();
+        shim.kill();
         await exited.catch(() => {});
         throw error;
       }
-
-      const container: RunningContainer = {
-        id,
-        name,
-        image: request.image,
-        hostname,
-        ip: lease.ip,
-        pid: launched.pid,
-        steps,
-        pty,
-        child: launched.child,
-        exited,
-        stop: async () => {
-          launched.kill();
-          await exited.catch(() => {});
-        },
-      };
-      this.running.set(id, container);
-      exited.finally(() => this.running.delete(id)).catch(() => {});
+      const container = this.track({ id, name, image: request.image, hostname, ip: lease.ip, pid: shim.pid, steps, shim, stdio: shim.stdio, exited });
       return container;
     } catch (error) {
       // Creation failed: undo whatever was made and forget the container.
@@ -284,6 +296,49 @@ export class Engine {
       await this.db.container.deleteMany({ where: { id } });
       throw error;
     }
+  }
+
+  /**
+   * The containers of an earlier server process that still run, each with its
+   * terminal again: their shims kept them (and their recent output) while the
+   * server was away. A container that ended meanwhile is settled (its objects
+   * released) and left out.
+   */
+  async adopt(id: string): Promise<RunningContainer | undefined> {
+    const mine = this.running.get(id);
+    if (mine) return mine;
+    const row = await this.db.container.findUnique({ where: { id } });
+    if (!row || row.state !== "running" || !row.shimTag || !isTagAlive(row.shimTag)) return undefined;
+    const steps = row.steps ? (JSON.parse(row.steps) as Step[]) : [];
+    let adopted: Awaited<ReturnType<typeof ShimContainer.adopt>>;
+    try {
+      adopted = await ShimContainer.adopt(path.join(containersDir(this.config), id), row.shimTag, steps);
+    } catch {
+      return undefined;
+    }
+    const { container: shim } = adopted;
+    const exited = shim.exited.then((code) => this.afterExit(id, code, row.autoRemove, shim));
+    return this.track({ id, name: row.name, image: row.image, hostname: row.hostname, ip: row.ip ?? "", pid: shim.pid, steps, shim, exited });
+  }
+
+  private track(c: Omit<RunningContainer, "stop">): RunningContainer {
+    const container: RunningContainer = {
+      ...c,
+      stop: async () => {
+        c.shim.kill();
+        await c.exited.catch(() => {});
+      },
+    };
+    this.running.set(c.id, container);
+    c.exited.finally(() => this.running.delete(c.id)).catch(() => {});
+    return container;
+  }
+
+  /** The filter every container gets, and its step for the lesson (or the warning that there is none). */
+  private async seccompStep(): Promise<{ file?: string; step: SeccompStep }> {
+    if (this.config.container.seccomp === "unconfined") return { step: UNCONFINED_STEP };
+    const filter = await seccompFilterFile(this.config.dataDir, "default");
+    return { file: filter.file, step: filter.summary };
   }
 
   /** Insert the container's record under a unique name (the given one, or a fresh adjective_noun). */
@@ -314,8 +369,8 @@ export class Engine {
     throw new EngineError("could not find a free container name");
   }
 
-  /** The main process has exited: record how, then release everything it held. */
-  private async afterExit(id: string, status: { exitCode: number; signal?: string }, autoRemove: boolean): Promise<ExitStatus> {
+  /** The first process has exited: record how, then release everything it held. */
+  private async afterExit(id: string, exitCode: number, autoRemove: boolean, shim: ShimContainer): Promise<ExitStatus> {
     let oomKilled = false;
     try {
       // Read before the cgroup goes: its counters are the only witness of an OOM kill.
@@ -325,9 +380,11 @@ export class Engine {
     }
     await this.db.container.updateMany({
       where: { id },
-      data: { state: "exited", exitCode: status.exitCode, oomKilled, endedAt: new Date(), pid: null, ip: null },
+      data: { state: "exited", exitCode, oomKilled, endedAt: new Date(), pid: null, ip: null },
     });
     this.cpuSamples.delete(id);
+    // The shim may go now: with it go the container's mounts.
+    shim.release();
     // Should a release fail, the error reaches whoever awaits `exited`, and the
     // record keeps what is left (and the container, even with autoRemove) for
     // `playground rm`.
@@ -338,7 +395,7 @@ export class Engine {
     // again). Best effort: a run starting this very moment may have made a
     // cgroup under the parent, and then the parent rightly stays.
     await this.releaseSharedIfUnused({ removed: [], failed: [] }, id);
-    return { exitCode: status.exitCode, oomKilled };
+    return { exitCode, oomKilled };
   }
 
   /**
@@ -347,13 +404,12 @@ export class Engine {
    * reported after the others were tried, and its row stays for a later retry.
    */
   private async releaseObjects(id: string, kinds: ObjectKind[], report?: CleanupReport): Promise<void> {
-    const host = this.host;
     const rows = await this.db.kernelObject.findMany({ where: { containerId: id, kind: { in: kinds } } });
     const errors: string[] = [];
     for (const kind of kinds) {
       for (const row of rows.filter((r) => r.kind === kind)) {
         try {
-          await this.releaseObject(host, kind, row.name);
+          await this.releaseObject(id, kind, row.name);
           await disown(this.db, kind, row.name);
           report?.removed.push(`${kind} ${row.name}`);
         } catch (error) {
@@ -365,18 +421,35 @@ export class Engine {
     if (errors.length > 0 && !report) throw new EngineError(`could not release every object of container ${id}: ${errors.join("; ")}`);
   }
 
-  private async releaseObject(host: Host, kind: ObjectKind, name: string): Promise<void> {
+  private async releaseObject(id: string, kind: ObjectKind, name: string): Promise<void> {
     switch (kind) {
       case "cgroup":
-        return this.cgroups.open(name).destroy(host);
+        return this.cgroups.open(name).destroy(this.host);
       case "veth":
-        return this.network.removeVeth(host, name);
+        return this.network.removeVeth(this.host, name);
       case "ip":
         return; // a lease is only a row: striking it out frees the address
       case "rootfs":
-        return unmountRootfs(host, name);
+        return this.endShim(id);
       case "dir":
-        return removeRootfs(host, name);
+        return removeRootfs(this.host, name);
+    }
+  }
+
+  /**
+   * The root file system is mounted in the shim's own namespace: it is gone
+   * once the shim is. A shim still there after its container (released, it
+   * leaves within moments) is ended, by the process tag it was recorded with.
+   */
+  private async endShim(id: string): Promise<void> {
+    const row = await this.db.container.findUnique({ where: { id }, select: { shimTag: true } });
+    const tag = row?.shimTag;
+    if (!tag) return;
+    for (let waited = 0; isTagAlive(tag) && waited < 2000; waited += 20) await sleep(20);
+    if (isTagAlive(tag)) this.host.signal("end the container's shim", Number(tag.split("-")[0]), "SIGKILL");
+    for (let waited = 0; isTagAlive(tag); waited += 20) {
+      if (waited > 5000) throw new Error(`the shim (${tag}) did not end`);
+      await sleep(20);
     }
   }
 
@@ -449,7 +522,7 @@ export class Engine {
       await mine.stop(); // our own exit handler releases the runtime objects
     } else {
       // Run by another process, or by nobody any more. Destroying the cgroup
-      // kills every process in it, the main one included; a supervising
+      // kills every process in it, the first one included; a supervising
       // process still alive then releases the rest itself, and is given the
       // time to, rather than raced.
       const row = await this.db.container.findUnique({ where: { id } });
@@ -491,10 +564,11 @@ export class Engine {
   }
 
   /**
-   * At server start and stop: a container whose process is gone (the host
-   * rebooted, the server was killed) is marked exited and what the record says
+   * At server start and stop: a container whose supervision is gone (the host
+   * rebooted, a CLI run was killed) is marked exited and what the record says
    * it owned is released; the bridge and cgroup parents go when no container
-   * needs them. Objects with the playground's prefix that no record owns are
+   * needs them. A container whose shim still runs is live: the sessions layer
+   * adopts it. Objects with the playground's prefix that no record owns are
    * only reported (`leaks`): they may belong to another playground's data
    * directory on this host, and `playground rm` is the command that sweeps them.
    */
@@ -503,7 +577,7 @@ export class Engine {
     const rows = await this.db.container.findMany({ where: { state: { in: ["created", "running"] } } });
     for (const row of rows) {
       if (isLive(row) || this.running.has(row.id)) continue;
-      await this.db.container.update({ where: { id: row.id }, data: { state: "exited", pid: null, endedAt: new Date() } });
+      await this.db.container.update({ where: { id: row.id }, data: { state: "exited", pid: null, endedAt: new Date(), exitCode: await exitCodeLeft(this.config, row.id) } });
       await this.releaseObjects(row.id, RUNTIME_KINDS, report);
       if (row.autoRemove || row.state === "created") await this.dropContainer(row.id, report);
       report.removed.push(`container ${row.id} (${row.name}): its process was gone`);
@@ -539,14 +613,21 @@ export class Engine {
     }
   }
 
-  /** Stop using the record. Containers keep running; a later reconcile() settles them. */
+  /** Stop using the record. Containers keep running; a later reconcile() or adopt() settles them. */
   async close(): Promise<void> {
+    for (const container of this.running.values()) container.shim.connection.close();
     await this.db.$disconnect();
   }
 }
 
 function containersDir(config: Config): string {
   return path.join(config.dataDir, "containers");
+}
+
+/** The exit code a shim left behind for a server that was away, if any. */
+async function exitCodeLeft(config: Config, id: string): Promise<number | null> {
+  const text = await fs.readFile(path.join(containersDir(config), id, "exit"), "utf8").catch(() => "");
+  return /^\d+\n?$/.test(text) ? Number(text) : null;
 }
 
 export { CONTAINER_ID };

@@ -13,7 +13,7 @@ import type { SessionRegistry } from "../sessions/registry.ts";
 import { checkHealth } from "./health.ts";
 import { HttpError, readJsonBody, sendJson } from "./http-json.ts";
 import { bearerToken, roleOf, type Role, type Tokens } from "./tokens.ts";
-import { firstIssue } from "./validation.ts";
+import { firstIssue } from "../common/validation.ts";
 
 /** No route takes more than a small JSON object. */
 const BODY_LIMIT = 4 * 1024;

@@ -12,7 +12,7 @@ import { type InstructorClientEvents, type InstructorServerEvents, SessionId } f
 import { queuedPackets } from "./backlog.ts";
 import { RateLimit, throttledRefusal } from "./rate-limit.ts";
 import { roleOf, type Tokens } from "./tokens.ts";
-import { firstIssue } from "./validation.ts";
+import { firstIssue } from "../common/validation.ts";
 
 type InstructorSocket = Socket<InstructorClientEvents, InstructorServerEvents>;
 

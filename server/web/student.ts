@@ -19,7 +19,7 @@ import {
 } from "../common/protocol.ts";
 import { queuedPackets } from "./backlog.ts";
 import { RateLimit, throttledRefusal } from "./rate-limit.ts";
-import { firstIssue } from "./validation.ts";
+import { firstIssue } from "../common/validation.ts";
 
 type StudentSocket = Socket<StudentClientEvents, StudentServerEvents>;
 

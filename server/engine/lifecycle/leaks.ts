@@ -49,7 +49,7 @@ export async function findLeaks(scope: LeakScope): Promise<Leak[]> {
 
   const net = await listLeftovers(scope.host, scope.network.bridge);
   for (const veth of net.veths) {
-    const id = veth.replace(/^pgi?/, "");
+    const id = veth.replace(/^pg/, "");
     if (![...live].some((l) => l.startsWith(id))) {
       leaks.push({ kind: "veth", name: veth, containerId: id, description: `veth ${veth}` });
     }
@@ -110,10 +110,6 @@ export async function removeLeak(scope: LeakScope, leak: Leak): Promise<void> {
     case "cgroup":
       return scope.cgroups.open(leak.name).destroy(host);
     case "veth":
-      if (leak.name.startsWith("pgi")) {
-        await host.exec(`remove the veth pair ${leak.name}`, ["ip", "link", "del", leak.name], { allowFailure: true });
-        return;
-      }
       return detachContainer(host, leak.name);
     case "mount":
     case "loop":

@@ -14,7 +14,7 @@ export const OBJECT_KINDS = [
   "cgroup", // name: the container id (its directory under playground/ in every hierarchy)
   "veth", // name: the host end of the container's veth pair
   "ip", // name: the address leased to the container on the bridge's subnet
-  "rootfs", // name: the container directory whose overlay (and writable-layer loop mount) is mounted
+  "rootfs", // name: the container directory; its overlay and writable layer are mounted in its shim's namespace, and go with the shim
   "dir", // name: the container directory itself (the writable layer lives there)
 ] as const;
 export type ObjectKind = (typeof OBJECT_KINDS)[number];
@@ -31,9 +31,11 @@ export interface ContainerRow {
   ownerPid: number | null;
 }
 
-/** Write down that container `containerId` is about to own an object. */
-export async function own(db: Db, containerId: string, kind: ObjectKind, name: string): Promise<void> {
-  await db.kernelObject.create({ data: { containerId, kind, name } });
+/** Write down that container `containerId` is about to own an object (or several: kinds[i] named names[i]). */
+export async function own(db: Db, containerId: string, kind: ObjectKind | ObjectKind[], name: string | string[]): Promise<void> {
+  const kinds = Array.isArray(kind) ? kind : [kind];
+  const names = Array.isArray(name) ? name : [name];
+  await db.kernelObject.createMany({ data: kinds.map((k, i) => ({ containerId, kind: k, name: names[i] })) });
 }
 
 export async function disown(db: Db, kind: ObjectKind, name: string): Promise<void> {

@@ -23,7 +23,7 @@ export interface Lease {
   ip: string;
   net: BridgeNetwork;
   /** /etc/resolv.conf, /etc/hosts and /etc/hostname for the container. */
-  files(hostname: string): Promise<{ path: string; content: string }[]>;
+  files(hostname: string): { path: string; content: string }[];
 }
 
 export class ContainerNetwork {
@@ -63,12 +63,13 @@ export class ContainerNetwork {
       const leased = new Set((await this.db.kernelObject.findMany({ where: { kind: "ip" } })).map((o) => o.name));
       const ip = allocateAddress(net, leased);
       await own(this.db, id, "ip", ip);
+      const resolv = resolvConf(await readHostResolvConf());
       return {
         id,
         ip,
         net,
-        files: async (hostname: string) => [
-          { path: "/etc/resolv.conf", content: resolvConf(await readHostResolvConf()) },
+        files: (hostname: string) => [
+          { path: "/etc/resolv.conf", content: resolv },
           { path: "/etc/hosts", content: hostsFile(hostname, ip) },
           { path: "/etc/hostname", content: `${hostname}\n` },
         ],

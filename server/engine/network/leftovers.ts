@@ -8,7 +8,7 @@ import { DEFAULT_BRIDGE, checkInterfaceName } from "./types.ts";
 import { detachContainer, isPlaygroundVeth } from "./veth.ts";
 
 export interface NetworkLeftovers {
-  /** Host ends of playground veth pairs (pg<id>), and inside ends never moved (pgi<id>). */
+  /** Host ends of playground veth pairs (pg<id>). */
   veths: string[];
   /** The bridge, when it exists. */
   bridge?: string;

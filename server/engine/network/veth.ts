@@ -1,10 +1,10 @@
 // A container's network cable: a veth pair is two virtual Ethernet
 // interfaces joined back to back, what goes in one comes out of the other.
-// One end stays on the host, plugged into the bridge; the other is moved into
-// the container's network namespace, where it becomes its eth0. A network
-// namespace starts with nothing but a loopback interface that is down, so
-// inside we also bring lo up, give eth0 its address and route everything
-// else to the bridge.
+// One end stays on the host, plugged into the bridge; the other is made right
+// inside the container's network namespace, as its eth0. A network namespace
+// starts with nothing but a loopback interface that is down, so inside we
+// also bring lo up, give eth0 its address and route everything else to the
+// bridge. Each side's commands run as one `ip -batch`: one process, not four.
 import { commandLine, HostError, type Host } from "../host.ts";
 import { isInSubnet, prefixOf } from "./subnet.ts";
 import { checkInterfaceName, type BridgeNetwork } from "./types.ts";
@@ -13,21 +13,18 @@ import { checkInterfaceName, type BridgeNetwork } from "./types.ts";
 export const VETH_PREFIX = "pg";
 
 /**
- * The two ends' names, from the container id. Interface names hold at most 15
- * characters. The host end is "pg" + 12 characters of the id; the inside end,
- * which lives on the host only for a moment before it is moved, is "pgi" + the
- * same: ids are hexadecimal, so no host end ever starts with "pgi", and at
- * least 8 digits long, so none is ever mistaken for the bridge "pg0".
+ * The host end's name, from the container id: "pg" + 12 hex digits of the id
+ * (interface names hold at most 15 characters). At least 8 hex digits, so it
+ * is never mistaken for a bridge of the playground ("pg0", "pgbr…").
  */
-export function vethNames(id: string): { host: string; inside: string } {
+export function vethNames(id: string): { host: string } {
   if (!/^[0-9a-f]{8,64}$/.test(id)) throw new Error(`invalid container id "${id}" for a veth name: expected 8 or more hex digits`);
-  const short = id.slice(0, 12);
-  return { host: `${VETH_PREFIX}${short}`, inside: `${VETH_PREFIX}i${short}` };
+  return { host: `${VETH_PREFIX}${id.slice(0, 12)}` };
 }
 
-/** Whether a name is one end of a playground veth pair (and so never the bridge "pg0"). */
+/** Whether a name is the host end of a playground veth pair (and so never a bridge). */
 export function isPlaygroundVeth(name: string): boolean {
-  return /^pgi?[0-9a-f]{8,12}$/.test(name);
+  return /^pg[0-9a-f]{8,12}$/.test(name);
 }
 
 export interface Attachment {
@@ -39,9 +36,20 @@ export interface Attachment {
   ip: string;
 }
 
-/** Run `ip …` inside the network namespace of `pid`, as host root. */
-function inside(pid: number, args: string[]): string[] {
-  return ["nsenter", "--target", String(pid), "--net", "ip", ...args];
+/**
+ * The container's MAC address, from its IP address as Docker makes it
+ * (02:42 and the four bytes of the address): known before the interface
+ * exists, so the bridge's anti-spoofing rules can name it.
+ */
+export function macOf(ip: string): string {
+  const bytes = ip.split(".").map((b) => Number(b).toString(16).padStart(2, "0"));
+  return ["02", "42", ...bytes].join(":");
+}
+
+/** `ip` commands run as one `ip -batch` process: what a student would type, one line each. */
+async function ipBatch(host: Host, title: string, lines: string[], prefix: string[] = []): Promise<void> {
+  const shown = lines.map((line) => `${prefix.length ? `${prefix.join(" ")} ` : ""}ip ${line}`).join("\n");
+  await host.exec(title, [...prefix, "ip", "-batch", "-"], { input: lines.join("\n") + "\n", shown });
 }
 
 export async function attachContainer(host: Host, net: BridgeNetwork, container: Attachment): Promise<{ hostVeth: string }> {
@@ -50,32 +58,21 @@ export async function attachContainer(host: Host, net: BridgeNetwork, container:
   if (!isInSubnet(ip, net.subnet) || ip === net.gateway) throw new Error(`${ip} is not a container address in ${net.subnet}`);
   const veth = vethNames(container.id);
   checkInterfaceName(net.bridge, "bridge");
-
-  await host.exec(`create a veth pair, a virtual cable: ${veth.host} stays on the host, ${veth.inside} goes into the container`, [
-    "ip", "link", "add", veth.host, "type", "veth", "peer", "name", veth.inside,
-  ]);
   try {
-    await host.exec(`plug ${veth.host} into the bridge ${net.bridge}`, ["ip", "link", "set", veth.host, "master", net.bridge]);
     // An isolated port talks only to the bridge itself (the gateway, and
     // through it the uplink), never to another isolated port: one container
     // cannot reach another, nor answer ARP in its name to steal its traffic.
-    await host.exec(`isolate ${veth.host} from the bridge's other ports: containers cannot reach each other`, [
-      "ip", "link", "set", veth.host, "type", "bridge_slave", "isolated", "on",
+    await ipBatch(host, `Plug the container into the bridge ${net.bridge}: a veth pair (a virtual cable), ${veth.host} on the host, isolated from the bridge's other ports; the other end becomes the container's eth0`, [
+      `link add ${veth.host} type veth peer name eth0 address ${macOf(ip)} netns ${pid}`,
+      `link set ${veth.host} master ${net.bridge}`,
+      `link set ${veth.host} type bridge_slave isolated on`,
+      `link set ${veth.host} up`,
     ]);
-    await host.exec(`bring ${veth.host} up`, ["ip", "link", "set", veth.host, "up"]);
-    await host.exec(`move ${veth.inside} into the container's network namespace (that of process ${pid})`, [
-      "ip", "link", "set", veth.inside, "netns", String(pid),
-    ]);
-    await host.exec("inside the container: call it eth0", inside(pid, ["link", "set", veth.inside, "name", "eth0"]));
-    await host.exec(
-      `inside the container: give eth0 the address ${ip}`,
-      inside(pid, ["addr", "add", `${ip}/${prefixOf(net.subnet)}`, "dev", "eth0"]),
-    );
-    await host.exec("inside the container: bring eth0 up", inside(pid, ["link", "set", "eth0", "up"]));
-    await host.exec("inside the container: bring the loopback interface up (127.0.0.1)", inside(pid, ["link", "set", "lo", "up"]));
-    await host.exec(
-      `inside the container: send everything else to the bridge, ${net.gateway} (the default route)`,
-      inside(pid, ["route", "add", "default", "via", net.gateway]),
+    await ipBatch(
+      host,
+      `Inside the container: give eth0 the address ${ip}, bring it and the loopback up, and send everything else to the bridge, ${net.gateway} (the default route)`,
+      [`addr add ${ip}/${prefixOf(net.subnet)} dev eth0`, "link set eth0 up", "link set lo up", `route add default via ${net.gateway}`],
+      ["nsenter", `--target=${pid}`, "--net"],
     );
   } catch (error) {
     // Deleting one end of a veth pair deletes both, wherever the other end is.

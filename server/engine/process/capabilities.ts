@@ -25,10 +25,14 @@ export const DOCKER_DEFAULT_CAPABILITIES = {
 
 export type Capability = keyof typeof DOCKER_DEFAULT_CAPABILITIES;
 
+/** The set as a bit mask (bit n: capability number n), as the shim keeps it. */
+export function capabilityMaskBits(caps: readonly Capability[] = capabilityNames()): bigint {
+  return caps.reduce((m, c) => m | (1n << BigInt(DOCKER_DEFAULT_CAPABILITIES[c])), 0n);
+}
+
 /** The set as the kernel prints it in /proc/PID/status (CapBnd:, CapEff:). */
 export function capabilityMask(caps: readonly Capability[] = capabilityNames()): string {
-  const mask = caps.reduce((m, c) => m | (1n << BigInt(DOCKER_DEFAULT_CAPABILITIES[c])), 0n);
-  return mask.toString(16).padStart(16, "0");
+  return capabilityMaskBits(caps).toString(16).padStart(16, "0");
 }
 
 export function capabilityNames(): Capability[] {

@@ -1,36 +1,40 @@
-// The container's view of the file system, built from the host side.
+// The container's view of the file system, built by its own first process
+// before it runs anything of the image (shim/container.c carries it out).
 //
-// The host enters the container's user and mount namespaces (nsenter) while
-// the container's process waits at its gate, and runs these steps there as
-// container root. Nothing here touches the host's own mounts: the mount
-// namespace is a private copy, and everything of the host is dropped at the
-// end when the old root is detached.
+// The process sits in a mount namespace of its own: a private copy of the
+// shim's, which holds the overlay. Nothing here touches the host's mounts, and
+// everything of the host is dropped at the end, when the old root is detached.
 //
 // Order matters:
-//  1. bind the root onto itself: mounts copied from the host into a less
-//     privileged namespace are "locked", and pivot_root refuses a locked root;
-//  2. /proc, /sys, /dev and the per-container files are mounted *under* the new
-//     root while the host's /dev/null and cgroup directories can still be named;
-//  3. pivot_root swaps the roots (moving the waiting process along with it) and
-//     the old root is detached: from then on only the image is reachable.
+//  1. bind the root onto itself: the overlay came from a more privileged mount
+//     namespace, so here it is "locked", and pivot_root refuses a locked root;
+//     the bind is a mount of this namespace's own;
+//  2. become root of the user namespace and work from the new root (reached
+//     through a descriptor: the data directory on the way is closed to
+//     container root), so every later path is relative to it;
+//  3. /proc, /sys and /dev are mounted *under* the new root while the host's
+//     /dev/null and cgroup directories can still be named;
+//  4. pivot_root swaps the roots and the old root is detached: from then on
+//     only the image is reachable.
 //
 // Paths inside the image can be symbolic links chosen by the image's author.
 // Mounting through one only changes what this private namespace sees (and
 // anything outside the new root is dropped with the old root), so mounts are
 // safe; creating files is not, so the steps create files only in directories
-// they just mounted themselves, and replace links rather than write through them.
+// they just mounted themselves.
 import fs from "node:fs";
-import path from "node:path";
-import { shellQuote, type Step } from "../host.ts";
+import { shellQuote } from "../host.ts";
+import { inContainer, MS, mountFlags, type PlanStep } from "./plan.ts";
 
 export interface FilesystemPlan {
   /** The merged overlay directory: the container's future "/". */
   root: string;
+  /** A hostname while it is being built (the gate sets the final one). */
   hostname: string;
   /** Host cgroup directories to show read-only at `target` (a path inside the container under /sys/fs/cgroup). */
   cgroupMounts: { source: string; target: string }[];
-  /** Host files to bind at `target` (a path inside the container, one directory below "/", e.g. /etc/hosts). */
-  files: { source: string; target: string }[];
+  /** Open the container's terminal in its own devpts (for a tty). */
+  tty: boolean;
 }
 
 /**
@@ -70,146 +74,144 @@ export function hostPathKind(p: string): PathKind {
   }
 }
 
-export function filesystemSteps(plan: FilesystemPlan, kindOf: (p: string) => PathKind = hostPathKind): Step[] {
-  const r = plan.root;
-  const at = (inside: string) => shellQuote(path.join(r, inside));
-  const steps: Step[] = [];
-  const step = (title: string, ...lines: string[]) => steps.push({ title, command: lines.join("\n") });
+/** A path inside the container, relative to its root (the working directory of these steps). */
+const rel = (inside: string) => inside.replace(/^\/+/, "");
 
-  step("Give the container its own hostname (UTS namespace)", `hostname ${shellQuote(plan.hostname)}`);
+export function filesystemSteps(plan: FilesystemPlan, kindOf: (p: string) => PathKind = hostPathKind): PlanStep[] {
+  const root = shellQuote(plan.root);
+  const steps: PlanStep[] = [];
+  const step = (title: string, command: string, ...ops: PlanStep["ops"]) => steps.push({ title, command, ops });
+  const noexec = mountFlags(MS.NOSUID, MS.NODEV, MS.NOEXEC);
+
   step(
-    "Bind the root file system onto itself: pivot_root needs a mount made in this namespace",
-    `mount --bind ${shellQuote(r)} ${shellQuote(r)}`,
+    "Bind the root file system onto itself: the overlay came from the host's namespace, and pivot_root wants a mount of this one",
+    `mount --bind ${root} ${root}`,
+    inContainer("bind-root"),
   );
+  step(
+    "Become root of the user namespace (uid 0 inside, an unprivileged uid outside), and work from the new root",
+    `cd ${root}`,
+    inContainer("become-root"),
+  );
+  step(
+    "Create the cgroup namespace: the container's own cgroup now looks like the root of the tree",
+    "unshare --cgroup",
+    inContainer("unshare-cgroup"),
+  );
+  step("Give the container its own hostname (UTS namespace)", `hostname ${shellQuote(plan.hostname)}`, inContainer("hostname", plan.hostname));
+  step("Keep this namespace's mounts to itself: nothing mounted here reaches the host", "mount --make-rprivate /", inContainer("make-private"));
 
-  step("Mount a fresh /proc: it shows only the container's processes", `mount -t proc -o nosuid,nodev,noexec proc ${at("/proc")}`);
-  step("Mount /sys read-only: it shows the container's network devices, and cannot change the host", `mount -t sysfs -o ro,nosuid,nodev,noexec sysfs ${at("/sys")}`);
+  step("Mount a fresh /proc: it shows only the container's processes", "mount -t proc -o nosuid,nodev,noexec proc proc", inContainer("mount", "proc", "proc", "proc", noexec, ""));
+  step(
+    "Mount /sys read-only: it shows the container's network devices, and cannot change the host",
+    "mount -t sysfs -o ro,nosuid,nodev,noexec sysfs sys",
+    inContainer("mount", "sysfs", "sys", "sysfs", mountFlags(MS.RDONLY, noexec), ""),
+  );
   for (const p of MASKED_PATHS) {
     const kind = kindOf(p);
-    if (kind === "file") step(`Hide ${p}: it exposes the host`, `mount --bind /dev/null ${at(p)}`);
-    if (kind === "dir") step(`Hide ${p}: it exposes the host`, `mount -t tmpfs -o ro,nosuid,nodev,noexec tmpfs ${at(p)}`);
+    if (kind === "file") step(`Hide ${p}: it exposes the host`, `mount --bind /dev/null ${rel(p)}`, inContainer("bind", "/dev/null", rel(p), 0));
+    if (kind === "dir") {
+      step(`Hide ${p}: it exposes the host`, `mount -t tmpfs -o ro,nosuid,nodev,noexec tmpfs ${rel(p)}`, inContainer("mount", "tmpfs", rel(p), "tmpfs", mountFlags(MS.RDONLY, noexec), ""));
+    }
   }
   for (const p of READONLY_PATHS) {
-    if (kindOf(p)) step(`Make ${p} read-only`, `mount --bind -o ro ${at(p)} ${at(p)}`);
+    if (!kindOf(p)) continue;
+    step(`Make ${p} read-only`, `mount --bind ${rel(p)} ${rel(p)}\nmount -o remount,bind,ro ${rel(p)}`, inContainer("bind", rel(p), rel(p), 1), inContainer("remount-ro", rel(p)));
   }
-
-  steps.push(...cgroupSteps(plan, at));
-  steps.push(...devSteps(at));
-  for (const file of plan.files) steps.push(fileStep(file, r));
-
+  steps.push(...cgroupSteps(plan));
+  steps.push(...devSteps());
   step(
-    "Enter the new root and detach the old one: pivot_root moves every process of this mount namespace, the waiting one included; then nothing of the host's file system is reachable",
-    `cd ${shellQuote(r)}`,
-    pivotRootCommand(),
+    "Enter the new root and detach the old one (pivot_root): from here on nothing of the host's file system is reachable",
+    "pivot_root . .\numount -l .",
+    inContainer("pivot-root"),
   );
+  if (plan.tty) {
+    step(
+      "Open the container's terminal in its own /dev/pts (the shim on the host holds the other end)",
+      "exec 0<>/dev/ptmx # the shim's work: a shell cannot hand a terminal over",
+      inContainer("open-pty"),
+    );
+  }
   return steps;
 }
-
-/**
- * `pivot_root . .` then `umount -l .`, as the two system calls, made by one
- * program started before the swap. Running the `umount` program after the
- * swap would look it up in the image: the image's own code would run with
- * this setup's privileges. perl is used because it is on every Debian and
- * Ubuntu host (perl-base is essential) and can make a raw system call.
- */
-export function pivotRootCommand(arch: string = process.arch): string {
-  const numbers = SYSCALLS[arch];
-  if (!numbers) throw new Error(`pivot_root: unsupported architecture ${arch}`);
-  const MNT_DETACH = 2;
-  // perl's syscall() wants variables (writable buffers), not literals.
-  const program = [
-    `my $here = ".";`,
-    `syscall(${numbers.pivotRoot}, $here, $here) == 0 or die "pivot_root: $!\\n";`,
-    `syscall(${numbers.umount2}, $here, ${MNT_DETACH}) == 0 or die "umount: $!\\n";`,
-  ].join(" ");
-  return `/usr/bin/perl -e ${shellQuote(program)}`;
-}
-
-/** System call numbers of pivot_root(2) and umount2(2), per architecture. */
-const SYSCALLS: Record<string, { pivotRoot: number; umount2: number }> = {
-  x64: { pivotRoot: 155, umount2: 166 },
-  arm64: { pivotRoot: 41, umount2: 39 },
-};
 
 /** The container's own cgroup directories, read-only, where tools expect them. */
-function cgroupSteps(plan: FilesystemPlan, at: (p: string) => string): Step[] {
+function cgroupSteps(plan: FilesystemPlan): PlanStep[] {
   if (plan.cgroupMounts.length === 0) return [];
-  const steps: Step[] = [];
-  const whole = plan.cgroupMounts.find((m) => path.posix.normalize(m.target) === "/sys/fs/cgroup");
+  const whole = plan.cgroupMounts.find((m) => m.target === "/sys/fs/cgroup");
   if (whole) {
     // cgroup v2: the container's cgroup directory *is* its /sys/fs/cgroup.
-    steps.push({ title: "Show the container's cgroup (its limits) read-only at /sys/fs/cgroup", command: `mount --bind -o ro ${shellQuote(whole.source)} ${at("/sys/fs/cgroup")}` });
-    return steps;
+    return [
+      {
+        title: "Show the container's cgroup (its limits) read-only at /sys/fs/cgroup",
+        command: `mount --bind ${shellQuote(whole.source)} sys/fs/cgroup\nmount -o remount,bind,ro sys/fs/cgroup`,
+        ops: [inContainer("bind", whole.source, "sys/fs/cgroup", 0), inContainer("remount-ro", "sys/fs/cgroup")],
+      },
+    ];
   }
   // cgroup v1: one directory per controller, on a small tmpfs made read-only once filled.
-  const base = at("/sys/fs/cgroup");
-  const targets = plan.cgroupMounts.map((m) => at(m.target));
-  steps.push({
-    title: "Make a place for the container's cgroups under /sys/fs/cgroup",
-    command: [`mount -t tmpfs -o nosuid,nodev,noexec,mode=755,size=64k tmpfs ${base}`, `mkdir -p ${targets.join(" ")}`].join("\n"),
-  });
-  plan.cgroupMounts.forEach((m, i) =>
-    steps.push({ title: `Show the container's cgroup ${m.target} (its limits) read-only`, command: `mount --bind -o ro ${shellQuote(m.source)} ${targets[i]}` }),
-  );
-  steps.push({ title: "Make /sys/fs/cgroup read-only", command: `mount -o remount,bind,ro,nosuid,nodev,noexec ${base}` });
-  return steps;
+  const targets = plan.cgroupMounts.map((m) => rel(m.target));
+  return [
+    {
+      title: "Make a place for the container's cgroups under /sys/fs/cgroup",
+      command: [`mount -t tmpfs -o nosuid,nodev,noexec,mode=755,size=64k tmpfs sys/fs/cgroup`, `mkdir ${targets.join(" ")}`].join("\n"),
+      ops: [
+        inContainer("mount", "tmpfs", "sys/fs/cgroup", "tmpfs", mountFlags(MS.NOSUID, MS.NODEV, MS.NOEXEC), "mode=755,size=64k"),
+        ...targets.map((t) => inContainer("mkdir", t, 0o755)),
+      ],
+    },
+    ...plan.cgroupMounts.map((m, i) => ({
+      title: `Show the container's cgroup ${m.target} (its limits) read-only`,
+      command: `mount --bind ${shellQuote(m.source)} ${targets[i]}\nmount -o remount,bind,ro ${targets[i]}`,
+      ops: [inContainer("bind", m.source, targets[i], 0), inContainer("remount-ro", targets[i])],
+    })),
+    { title: "Make /sys/fs/cgroup read-only", command: "mount -o remount,bind,ro sys/fs/cgroup", ops: [inContainer("remount-ro", "sys/fs/cgroup")] },
+  ];
 }
 
 /** A minimal /dev: a handful of harmless devices, its own pseudo-terminals, shared memory. */
-function devSteps(at: (p: string) => string): Step[] {
-  const dev = (name: string) => at(`/dev/${name}`);
+function devSteps(): PlanStep[] {
+  const dev = (name: string) => `dev/${name}`;
+  const links: [string, string][] = [
+    ["/proc/self/fd", "fd"],
+    ["/proc/self/fd/0", "stdin"],
+    ["/proc/self/fd/1", "stdout"],
+    ["/proc/self/fd/2", "stderr"],
+  ];
   return [
-    { title: "Mount an empty /dev", command: `mount -t tmpfs -o nosuid,strictatime,mode=755,size=64k tmpfs ${at("/dev")}` },
+    {
+      title: "Mount an empty /dev",
+      command: "mount -t tmpfs -o nosuid,strictatime,mode=755,size=64k tmpfs dev",
+      ops: [inContainer("mount", "tmpfs", "dev", "tmpfs", mountFlags(MS.NOSUID, MS.STRICTATIME), "mode=755,size=64k")],
+    },
     {
       title: `Bind the host's ${DEVICES.join(", ")} devices (a user namespace may not create device nodes)`,
       command: [`touch ${DEVICES.map(dev).join(" ")}`, ...DEVICES.map((d) => `mount --bind /dev/${d} ${dev(d)}`)].join("\n"),
+      ops: DEVICES.flatMap((d) => [inContainer("touch", dev(d)), inContainer("bind", `/dev/${d}`, dev(d), 0)]),
     },
     {
       title: "Mount the container's own pseudo-terminals (a new devpts instance: no host terminal visible)",
       command: [
-        `mkdir ${dev("pts")} ${dev("shm")}`,
-        `mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5,nosuid,noexec devpts ${dev("pts")}`,
-        `ln -s pts/ptmx ${dev("ptmx")}`,
+        "mkdir dev/pts dev/shm",
+        "mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5,nosuid,noexec devpts dev/pts",
+        "ln -s pts/ptmx dev/ptmx",
       ].join("\n"),
+      ops: [
+        inContainer("mkdir", "dev/pts", 0o755),
+        inContainer("mkdir", "dev/shm", 0o1777),
+        inContainer("mount", "devpts", "dev/pts", "devpts", mountFlags(MS.NOSUID, MS.NOEXEC), "newinstance,ptmxmode=0666,mode=0620,gid=5"),
+        inContainer("symlink", "pts/ptmx", "dev/ptmx"),
+      ],
     },
-    { title: "Mount /dev/shm (POSIX shared memory)", command: `mount -t tmpfs -o nosuid,nodev,noexec,mode=1777,size=65536k shm ${dev("shm")}` },
+    {
+      title: "Mount /dev/shm (POSIX shared memory)",
+      command: "mount -t tmpfs -o nosuid,nodev,noexec,mode=1777,size=65536k shm dev/shm",
+      ops: [inContainer("mount", "shm", "dev/shm", "tmpfs", mountFlags(MS.NOSUID, MS.NODEV, MS.NOEXEC), "mode=1777,size=65536k")],
+    },
     {
       title: "Add the usual links /dev/fd, /dev/stdin, /dev/stdout, /dev/stderr",
-      command: [
-        `ln -s /proc/self/fd ${dev("fd")}`,
-        `ln -s /proc/self/fd/0 ${dev("stdin")}`,
-        `ln -s /proc/self/fd/1 ${dev("stdout")}`,
-        `ln -s /proc/self/fd/2 ${dev("stderr")}`,
-      ].join("\n"),
+      command: links.map(([target, name]) => `ln -s ${target} ${dev(name)}`).join("\n"),
+      ops: links.map(([target, name]) => inContainer("symlink", target, dev(name))),
     },
   ];
-}
-
-/**
- * Bind one host file (e.g. /etc/hosts) over the image's. The target's directory
- * must be a real directory of the image (a link could point at the host); a link
- * at the target itself is replaced, not followed.
- */
-function fileStep(file: { source: string; target: string }, root: string): Step {
-  const inside = path.posix.normalize(file.target);
-  if (!/^\/[^/]+\/[^/]+$/.test(inside) || inside.split("/").some((c) => c === ".." || c === ".")) {
-    throw new Error(`container file ${file.target}: expected a path one directory below / (such as /etc/hosts)`);
-  }
-  const dir = shellQuote(path.join(root, path.posix.dirname(inside)));
-  const target = shellQuote(path.join(root, inside));
-  return {
-    title: `Bind the container's own ${inside}`,
-    command: [
-      `if [ -L ${dir} ]; then echo ${shellQuote(`${path.posix.dirname(inside)} is a symbolic link in the image`)} >&2; exit 1; fi`,
-      `mkdir -p ${dir}`,
-      `if [ -L ${target} ]; then rm ${target}; fi`,
-      `if [ ! -e ${target} ]; then touch ${target}; fi`,
-      `mount --bind ${shellQuote(file.source)} ${target}`,
-    ].join("\n"),
-  };
-}
-
-/** The steps as one script for `sh -e`: stop at the first step that fails. */
-export function scriptOf(steps: Step[]): string {
-  return ["set -e", ...steps.map((s) => s.command)].join("\n");
 }
