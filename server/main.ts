@@ -3,8 +3,13 @@
 //   → reconcile the record with the kernel → sessions → one HTTP server that
 //   serves the JSON API, the Next.js pages and socket.io on the same port.
 // The default image is pulled in the background so the first student does not
-// wait for it. SIGTERM or SIGINT ends every session, stops their containers,
-// closes the server and exits 0, leaving nothing of the playground behind.
+// wait for it.
+//
+// Stopping (SIGTERM, SIGINT) lets go of the sessions without ending them: their
+// shells run on in their containers' shims, and the next server process adopts
+// them, so an upgrade or a restart costs students nothing (a page reconnects by
+// itself). PLAYGROUND_END_ON_STOP=1 ends every session instead and leaves
+// nothing of the playground behind.
 import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,6 +17,7 @@ import { pino, type Logger } from "pino";
 import { Server } from "socket.io";
 import { loadConfig, type Config } from "./config.ts";
 import { Engine } from "./engine/engine.ts";
+import { LocalBackend } from "./runtime/local-backend.ts";
 import { SessionRegistry } from "./sessions/registry.ts";
 import { startReaper } from "./sessions/reaper.ts";
 import { apiHandler } from "./web/http-api.ts";
@@ -44,9 +50,9 @@ async function main(): Promise<void> {
     log.warn({ leaks: reconciled.leaks.map((l) => l.description) }, "playground objects that no container owns: `playground rm` removes them");
   }
 
-  const registry = new SessionRegistry(engine, engine.db, log.child({ part: "sessions" }), limitsOf(config), config.web.image);
-  const orphans = await registry.recordOrphansEnded();
-  if (orphans) log.info({ sessions: orphans }, "sessions of an earlier server process recorded as ended");
+  const registry = new SessionRegistry(new LocalBackend(engine), engine.db, log.child({ part: "sessions" }), limitsOf(config), config.web.image);
+  const earlier = await registry.adoptAll();
+  if (earlier.adopted || earlier.ended) log.info(earlier, "sessions of an earlier server process: adopted the running ones");
   const stopReaper = startReaper(registry, log);
 
   const pages = config.web.ui ? await nextHandler(config, log) : undefined;
@@ -92,20 +98,27 @@ async function main(): Promise<void> {
       return;
     }
     stopping = true;
-    log.info({ signal, sessions: registry.live().length }, "stopping: ending every session");
     stopReaper();
     instructors.stop();
     server.close();
-    await registry.close("the server is shutting down");
+    let failed = 0;
+    if (config.web.endOnStop) {
+      log.info({ signal, sessions: registry.live().length }, "stopping: ending every session (PLAYGROUND_END_ON_STOP=1)");
+      await registry.close("the server is shutting down");
+      // Containers were removed as their sessions ended; this removes whatever a
+      // failure left, and the bridge and NAT rule once no container needs them.
+      const cleanup = await engine.reconcile();
+      if (cleanup.removed.length) log.info({ removed: cleanup.removed }, "removed at shutdown");
+      if (cleanup.failed.length) log.error({ failed: cleanup.failed }, "some objects could not be removed");
+      failed = cleanup.failed.length;
+    } else {
+      const kept = await registry.release("the server is restarting");
+      log.info({ signal, sessions: kept }, "stopping: sessions keep running and the next server adopts them");
+    }
     await new Promise<void>((resolve) => io.close(() => resolve()));
-    // Containers were removed as their sessions ended; this removes whatever a
-    // failure left, and the bridge and NAT rule once no container needs them.
-    const cleanup = await engine.reconcile();
-    if (cleanup.removed.length) log.info({ removed: cleanup.removed }, "removed at shutdown");
-    if (cleanup.failed.length) log.error({ failed: cleanup.failed }, "some objects could not be removed");
     await engine.close();
     log.info("stopped");
-    process.exit(cleanup.failed.length ? 1 : 0);
+    process.exit(failed ? 1 : 0);
   };
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     process.on(signal, () => {

@@ -49,7 +49,7 @@ export interface SessionInfo {
    * (namespaces, mounts, network, cgroup limits) with the shell command that
    * does the same by hand. Shown to the student as the lesson.
    */
-  steps: { title: string; command: string }[];
+  steps: { title: string; command: string; ms?: number }[];
 }
 
 /** A row of the instructor's live list. */

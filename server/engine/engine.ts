@@ -89,6 +89,8 @@ export interface RunningContainer {
   exited: Promise<ExitStatus>;
   /** Kill the first process (SIGKILL); resolves once `exited` has. */
   stop(): Promise<void>;
+  /** Let go of it, running: this process stops, a later one adopts it. */
+  detach(): void;
 }
 
 export interface ContainerStats {
@@ -321,12 +323,16 @@ export class Engine {
     return this.track({ id, name: row.name, image: row.image, hostname: row.hostname, ip: row.ip ?? "", pid: shim.pid, steps, shim, exited });
   }
 
-  private track(c: Omit<RunningContainer, "stop">): RunningContainer {
+  private track(c: Omit<RunningContainer, "stop" | "detach">): RunningContainer {
     const container: RunningContainer = {
       ...c,
       stop: async () => {
         c.shim.kill();
         await c.exited.catch(() => {});
+      },
+      detach: () => {
+        this.running.delete(c.id);
+        c.shim.detach();
       },
     };
     this.running.set(c.id, container);
@@ -615,7 +621,7 @@ export class Engine {
 
   /** Stop using the record. Containers keep running; a later reconcile() or adopt() settles them. */
   async close(): Promise<void> {
-    for (const container of this.running.values()) container.shim.connection.close();
+    for (const container of [...this.running.values()]) container.detach();
     await this.db.$disconnect();
   }
 }

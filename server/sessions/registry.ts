@@ -9,22 +9,10 @@
 import { createHash, randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
-import type { Db } from "../db.ts";
-import type { PullProgressEvent } from "../engine/engine.ts";
 import type { SessionRow } from "../common/protocol.ts";
-import { Session, type SessionContainer, type StudentClient } from "./session.ts";
-
-/** What the registry needs of the engine. */
-export interface SessionEngine {
-  run(request: {
-    image: string;
-    tty: { cols: number; rows: number };
-    env?: string[];
-    autoRemove?: boolean;
-    onPullProgress?: (event: PullProgressEvent) => void;
-  }): Promise<SessionContainer>;
-  stats(id: string): Promise<{ cpuPercent: number; memoryBytes: number; pids: number }>;
-}
+import type { Db } from "../db.ts";
+import type { BackendContainer, ContainerBackend } from "../runtime/backend.ts";
+import { Session, type StudentClient } from "./session.ts";
 
 export interface SessionLimits {
   maxSessions: number;
@@ -58,7 +46,7 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
-    private readonly engine: SessionEngine,
+    private readonly backend: ContainerBackend,
     private readonly db: Db,
     private readonly log: Logger,
     readonly limits: SessionLimits,
@@ -123,7 +111,7 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
     this.changed();
     try {
       await this.db.session.create({
-        data: { id: session.id, studentName: session.studentName, image: session.image, state: "starting", createdAt: session.createdAt },
+        data: { id: session.id, cookieHash, studentName: session.studentName, image: session.image, state: "starting", createdAt: session.createdAt },
       });
     } catch (error) {
       // No record, no session: give the place back.
@@ -139,14 +127,13 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
   }
 
   private async launch(session: Session): Promise<void> {
-    let container: SessionContainer;
+    let container: BackendContainer;
     try {
-      container = await this.engine.run({
+      container = await this.backend.run({
         image: session.image,
-        tty: session.size,
+        size: session.size,
         env: ["TERM=xterm-256color"],
-        autoRemove: true,
-        onPullProgress: throttledProgress((line) => session.progress(line)),
+        onProgress: (line) => session.progress(line),
       });
     } catch (error) {
       return this.failStart(session, error);
@@ -165,6 +152,10 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
     this.log.info({ session: session.id, container: container.id, ip: container.ip }, "session running");
     this.changed();
     await this.record(session.id, { state: "running", containerId: container.id, ip: container.ip });
+    this.endWhenExited(session, container);
+  }
+
+  private endWhenExited(session: Session, container: BackendContainer): void {
     void container.exited.then(
       ({ exitCode, oomKilled }) =>
         this.end(session, oomKilled ? "the container ran out of memory and was stopped" : `the shell exited (code ${exitCode})`),
@@ -218,7 +209,7 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
     return operation;
   }
 
-  private async stopContainer(session: Session, container: SessionContainer): Promise<void> {
+  private async stopContainer(session: Session, container: BackendContainer): Promise<void> {
     try {
       await container.stop();
     } catch (error) {
@@ -238,22 +229,56 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
     return sessions.length;
   }
 
-  /** Refuse new sessions and end the live ones: the server is stopping. */
+  /** Refuse new sessions and end the live ones: the server is stopping for good (PLAYGROUND_END_ON_STOP=1). */
   async close(reason: string): Promise<void> {
     this.closing = true;
     await this.endAll(reason);
   }
 
   /**
-   * Sessions a previous server process left marked live: their containers are
-   * gone (the engine's reconcile removed them), so they are recorded as ended.
+   * Refuse new sessions and let go of the live ones without ending them: the
+   * server is stopping (an upgrade, a restart), and the next one adopts them.
+   * Sessions still starting are ended: their containers are not yet anyone's.
    */
-  async recordOrphansEnded(): Promise<number> {
-    const { count } = await this.db.session.updateMany({
-      where: { state: { not: "ended" } },
-      data: { state: "ended", endReason: "the server restarted", endedAt: new Date() },
-    });
-    return count;
+  async release(reason: string): Promise<number> {
+    this.closing = true;
+    const starting = this.live().filter((s) => s.state === "starting");
+    await Promise.all(starting.map((s) => this.end(s, reason)));
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    const kept = this.live();
+    for (const session of kept) {
+      session.release();
+      session.container?.detach();
+    }
+    return kept.length;
+  }
+
+  /**
+   * The sessions an earlier server process left: each whose container still
+   * runs is taken up again (its shell, its screen, its timers), and its
+   * browser finds it on reconnect; the others are recorded as ended.
+   */
+  async adoptAll(): Promise<{ adopted: number; ended: number }> {
+    const rows = await this.db.session.findMany({ where: { state: { not: "ended" } } });
+    let adopted = 0;
+    for (const row of rows) {
+      const container = row.state === "running" && row.containerId && row.cookieHash ? await this.backend.adopt(row.containerId) : undefined;
+      if (!container || !row.cookieHash) {
+        const reason = row.state === "starting" ? "the server restarted while the container was starting" : "the container ended while the server was restarting";
+        await this.record(row.id, { state: "ended", endReason: reason, endedAt: new Date() });
+        if (row.cookieHash) this.endings.set(row.cookieHash, reason);
+        continue;
+      }
+      const session = new Session(row.id, row.cookieHash, row.image, row.studentName ?? undefined, new Date(row.createdAt.getTime() + this.limits.lifetimeMs), row.createdAt);
+      session.lastInputAt = row.lastInputAt;
+      this.byId.set(session.id, session);
+      this.byCookieHash.set(session.cookieHash, session);
+      session.bind(container);
+      this.endWhenExited(session, container);
+      adopted++;
+    }
+    this.changed();
+    return { adopted, ended: rows.length - adopted };
   }
 
   /** The instructor's list: live sessions with their usage, then the ended ones, newest first. */
@@ -298,7 +323,7 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
     };
     if (s.state === "running" && s.container) {
       try {
-        const stats = await this.engine.stats(s.container.id);
+        const stats = await this.backend.stats(s.container.id);
         row.cpuPercent = stats.cpuPercent;
         row.memoryBytes = stats.memoryBytes;
         row.pids = stats.pids;
@@ -320,24 +345,4 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
   private changed(): void {
     this.emit("changed");
   }
-}
-
-/**
- * Pull progress as lines for the student's terminal, like `docker pull`'s
- * ("d4e6fd67dcf7: downloading 45%"). A layer's new state is always told; byte
- * counts at most a few times a second, so a fast pull does not flood the page.
- */
-function throttledProgress(send: (line: string) => void): (event: PullProgressEvent) => void {
-  let lastAt = 0;
-  let lastState = "";
-  return (event) => {
-    const now = Date.now();
-    const state = `${event.id}:${event.state}`;
-    if (state === lastState && now - lastAt < 300) return;
-    lastAt = now;
-    lastState = state;
-    const moving = event.state === "downloading" || event.state === "extracting";
-    const percent = moving && event.total > 0 ? ` ${Math.round((100 * event.current) / event.total)}%` : "";
-    send(`${event.id}: ${event.state}${percent}`);
-  };
 }

@@ -1,31 +1,17 @@
 // One student's session: a browser (identified by a cookie), the container made
-// for it, and the terminal (pty) of the shell inside. A session outlives the
+// for it, and the terminal of the shell inside. A session outlives the
 // connections to it: a reload or a dropped network detaches the page, and the
 // next connection with the same cookie attaches again and is shown the recent
 // output. Several pages of the same browser may be attached at once (two
 // tabs), and instructors may watch; all of them see the same output.
 //
-// This file is the session's own state and its relay of bytes; starting and
-// ending it (the engine, the record, the cap) is the registry's business.
-import type { IPty } from "node-pty";
+// This file is the session's own state and its relay of text; starting and
+// ending it (the backend, the record, the cap) is the registry's business.
 import type { SessionInfo } from "../common/protocol.ts";
+import type { BackendContainer } from "../runtime/backend.ts";
+import type { Terminal } from "../runtime/terminal.ts";
 import { FlowControl } from "./flow-control.ts";
 import { OutputBatcher } from "./output-batcher.ts";
-import { MAX_PENDING_INPUT_BYTES, pendingInputBytes } from "./pending-input.ts";
-import { Scrollback } from "./scrollback.ts";
-
-/** What a session needs of a running container (a subset of the engine's RunningContainer). */
-export interface SessionContainer {
-  id: string;
-  image: string;
-  hostname: string;
-  ip: string;
-  /** The steps that built it (title + equivalent shell command), in order. */
-  steps: { title: string; command: string }[];
-  pty?: IPty;
-  exited: Promise<{ exitCode: number; oomKilled: boolean }>;
-  stop(): Promise<void>;
-}
 
 /** A connection that receives a terminal's output. */
 export interface Reader {
@@ -46,7 +32,7 @@ export interface StudentClient extends Reader {
  * An instructor watching read-only. Watchers take no part in flow control (a
  * slow instructor must not freeze a student's terminal); instead a watcher
  * whose network lags too far behind is skipped, and once it has caught up it
- * gets a fresh copy of the screen (reset + scrollback).
+ * gets a fresh copy of the screen (reset + the recent output).
  */
 export interface Watcher extends Reader {
   lagging(): boolean;
@@ -54,16 +40,23 @@ export interface Watcher extends Reader {
 
 export type SessionState = "starting" | "running" | "ended";
 
-/** Output kept for replay on reattach: enough for a few screens of history. */
-export const SCROLLBACK_CHARS = 64 * 1024;
+/**
+ * Output relayed while no student page is attached, after which the shell is
+ * paused: the terminal's holder keeps this much for the page's return (its
+ * scrollback), and more would only be thrown away. A `yes` left running in a
+ * closed tab then costs nothing.
+ */
+export const DETACHED_OUTPUT_CHARS = 64 * 1024;
+/** Keystrokes kept while the container is still starting (typeahead), as a real terminal keeps them. */
+export const MAX_TYPEAHEAD_CHARS = 64 * 1024;
 
 /** "Reset the terminal": a watcher that fell behind starts over from a clean screen. */
 const TERMINAL_RESET = "\x1bc";
 
 export class Session {
   state: SessionState = "starting";
-  container?: SessionContainer;
-  readonly createdAt = new Date();
+  container?: BackendContainer;
+  readonly createdAt: Date;
   lastInputAt = new Date();
   /** Set while no student page is attached: the grace period counts from here. */
   detachedSince?: Date;
@@ -73,20 +66,21 @@ export class Session {
 
   private readonly students = new Map<string, StudentClient>();
   private readonly watchers = new Map<string, { watcher: Watcher; stale: boolean }>();
-  private readonly scrollback = new Scrollback(SCROLLBACK_CHARS);
   /**
-   * The shell exited. node-pty closes the terminal's file descriptor then,
-   * while the session is still `running` until the registry has stopped the
-   * container: from here on nothing is written to it, resized or paused (a
-   * resize on the closed descriptor throws, and that descriptor number may
-   * already belong to another student's terminal).
+   * Readers waiting for the recent output. Live output is not sent to them
+   * meanwhile: the terminal keeps its output in order, so whatever arrives
+   * before the replay is in the replay (see replayTo).
    */
-  private ptyExited = false;
+  private readonly awaitingReplay = new Set<string>();
+  private typeahead = "";
+  private detachedOutput = 0;
+  private pausedWhileDetached = false;
   private readonly flow = new FlowControl({
     pause: () => this.terminal()?.pause(),
-    resume: () => this.terminal()?.resume(),
+    resume: () => this.resumeIfFree(),
   });
   private readonly batcher = new OutputBatcher((data) => this.broadcast(data));
+  private stopRelay?: () => void;
 
   constructor(
     /** Public id, shown to instructors. Not a secret: the browser's cookie is. */
@@ -96,21 +90,28 @@ export class Session {
     readonly image: string,
     readonly studentName: string | undefined,
     readonly expiresAt: Date,
-  ) {}
+    createdAt = new Date(),
+  ) {
+    this.createdAt = createdAt;
+  }
 
-  /** The container is up: relay its terminal. */
-  bind(container: SessionContainer): void {
+  /** The container is up: relay its terminal, and what was typed while it started. */
+  bind(container: BackendContainer): void {
     this.container = container;
     this.state = "running";
-    const pty = container.pty;
-    if (!pty) throw new Error("the container has no terminal");
-    // Fails the start now, not halfway through a session, if node-pty changed.
-    pendingInputBytes(pty);
-    pty.onExit(() => (this.ptyExited = true));
-    pty.resize(this.size.cols, this.size.rows);
-    pty.onData((data) => this.batcher.push(data));
-    // Readers may already be far behind (a replay counts too): start paused if so.
-    if (this.flow.isPaused) pty.pause();
+    const terminal = container.terminal;
+    const stopData = terminal.onData((data) => this.batcher.push(data));
+    const stopExit = terminal.onExit(() => (this.stopRelay = undefined));
+    this.stopRelay = () => {
+      stopData();
+      stopExit();
+    };
+    terminal.resize(this.size.cols, this.size.rows);
+    if (this.typeahead) terminal.write(this.typeahead);
+    this.typeahead = "";
+    // Readers may already be far behind: start paused if so.
+    if (this.flow.isPaused) terminal.pause();
+    if (this.students.size === 0) this.detachedSince ??= new Date();
     const info = this.info();
     for (const student of this.students.values()) student.session(info);
   }
@@ -127,7 +128,7 @@ export class Session {
       startedAt: this.createdAt.toISOString(),
       expiresAt: this.expiresAt.toISOString(),
       // Copied field by field: only what the page shows crosses the wire.
-      steps: (c?.steps ?? []).map(({ title, command }) => ({ title, command })),
+      steps: (c?.steps ?? []).map(({ title, command, ms }) => ({ title, command, ...(ms !== undefined ? { ms: Math.round(ms * 100) / 100 } : {}) })),
     };
   }
 
@@ -140,13 +141,18 @@ export class Session {
     this.students.set(client.id, client);
     this.flow.add(client.id);
     this.detachedSince = undefined;
+    this.detachedOutput = 0;
     if (this.state !== "running") return;
     client.session(this.info());
-    const replay = this.scrollback.text();
-    if (replay) this.send(client, replay);
+    this.replayTo(client.id, (replay) => this.send(client, replay));
+    if (this.pausedWhileDetached) {
+      this.pausedWhileDetached = false;
+      this.resumeIfFree();
+    }
   }
 
   detach(clientId: string): void {
+    this.awaitingReplay.delete(clientId);
     if (!this.students.delete(clientId)) return;
     this.flow.remove(clientId);
     if (this.students.size === 0) this.detachedSince = new Date();
@@ -154,35 +160,33 @@ export class Session {
 
   watch(watcher: Watcher): void {
     this.watchers.set(watcher.id, { watcher, stale: false });
-    const replay = this.scrollback.text();
-    if (replay) watcher.output(replay);
+    this.replayTo(watcher.id, (replay) => watcher.output(replay), true);
   }
 
   unwatch(watcherId: string): void {
+    this.awaitingReplay.delete(watcherId);
     this.watchers.delete(watcherId);
   }
 
   /**
-   * Type into the terminal. False when refused: the program has left more than
-   * MAX_PENDING_INPUT_BYTES unread, and the server does not queue more for it.
+   * Type into the terminal. False when refused: the program has left too much
+   * unread, and the server does not queue more for it. While the container
+   * is still starting, keystrokes wait for it (up to a limit).
    */
   input(data: string): boolean {
     this.lastInputAt = new Date();
-    const pty = this.terminal();
-    if (!pty) return true;
-    if (pendingInputBytes(pty) + Buffer.byteLength(data) > MAX_PENDING_INPUT_BYTES) return false;
-    pty.write(data);
-    return true;
+    if (this.state === "starting") {
+      if (this.typeahead.length + data.length > MAX_TYPEAHEAD_CHARS) return false;
+      this.typeahead += data;
+      return true;
+    }
+    return this.terminal()?.write(data) ?? true;
   }
 
   /** Sizes were validated (clamped by the protocol schema) before they got here. */
   resize(cols: number, rows: number): void {
     this.size = { cols, rows };
-    try {
-      this.terminal()?.resize(cols, rows);
-    } catch {
-      // The terminal closed before its exit was reported: the size no longer matters.
-    }
+    this.terminal()?.resize(cols, rows);
   }
 
   ack(clientId: string, chars: number): void {
@@ -204,6 +208,7 @@ export class Session {
   markEnded(reason: string, notify = true): void {
     if (this.state === "ended") return;
     this.batcher.drain();
+    this.stopRelay?.();
     this.state = "ended";
     this.endReason = reason;
     this.endedAt = new Date();
@@ -212,25 +217,56 @@ export class Session {
     this.watchers.clear();
   }
 
+  /** Let go of the terminal without ending anything: the server stops, the shell runs on. */
+  release(): void {
+    this.batcher.drain();
+    this.stopRelay?.();
+    this.stopRelay = undefined;
+  }
+
   /** The students' pages attached now (for the registry to end or notify them). */
   studentIds(): string[] {
     return [...this.students.keys()];
   }
 
   /** The shell's terminal while it can still be used. */
-  private terminal(): IPty | undefined {
-    return this.state === "running" && !this.ptyExited ? this.container?.pty : undefined;
+  private terminal(): Terminal | undefined {
+    return this.state === "running" && this.stopRelay ? this.container?.terminal : undefined;
+  }
+
+  /** Resumes the shell, unless a reader is behind or nobody is there to read. */
+  private resumeIfFree(): void {
+    if (!this.flow.isPaused && !this.pausedWhileDetached) this.terminal()?.resume();
+  }
+
+  /** Sends `reader` the recent output, if it is still there when the terminal answers, and live output after it. */
+  private replayTo(readerId: string, send: (text: string) => void, watcher = false): void {
+    const terminal = this.terminal();
+    if (!terminal) return;
+    this.awaitingReplay.add(readerId);
+    terminal.replay().then((text) => {
+      this.awaitingReplay.delete(readerId);
+      const present = watcher ? this.watchers.has(readerId) : this.students.has(readerId);
+      if (text && present) send(text);
+    });
   }
 
   private broadcast(data: string): void {
-    this.scrollback.append(data);
-    for (const student of this.students.values()) this.send(student, data);
-    for (const entry of this.watchers.values()) {
+    for (const student of this.students.values()) if (!this.awaitingReplay.has(student.id)) this.send(student, data);
+    if (this.students.size === 0) {
+      this.detachedOutput += data.length;
+      if (this.detachedOutput >= DETACHED_OUTPUT_CHARS && !this.pausedWhileDetached) {
+        this.pausedWhileDetached = true;
+        this.terminal()?.pause();
+      }
+    }
+    for (const [id, entry] of this.watchers) {
+      if (this.awaitingReplay.has(id)) continue;
       if (entry.watcher.lagging()) {
         entry.stale = true;
       } else if (entry.stale) {
         entry.stale = false;
-        entry.watcher.output(TERMINAL_RESET + this.scrollback.text());
+        this.replayTo(id, (replay) => entry.watcher.output(TERMINAL_RESET + replay), true);
       } else {
         entry.watcher.output(data);
       }

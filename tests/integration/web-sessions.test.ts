@@ -42,9 +42,12 @@ describe("a student's session", () => {
     expect(info).toMatchObject({ image: "alpine:latest", studentName: "Ada" });
     expect(info.containerId).toMatch(/^[0-9a-f]{12}$/);
     expect(Date.parse(info.expiresAt)).toBeGreaterThan(Date.now());
-    // The page is told how the container was built: plain title + command pairs, the unshare among them.
+    // The page is told how the container was built: title, command and how long it took, the unshare among them.
     expect(info.steps.length).toBeGreaterThan(0);
-    for (const step of info.steps) expect(Object.keys(step).sort()).toEqual(["command", "title"]);
+    for (const step of info.steps) {
+      expect(Object.keys(step).sort()).toEqual(["command", "ms", "title"]);
+      expect(step.ms).toBeGreaterThanOrEqual(0);
+    }
     expect(info.steps.some((step) => /\bunshare\b/.test(step.command))).toBe(true);
 
     first.type("cat /etc/alpine-release; MARK=kept-$((6*7))");

@@ -43,6 +43,7 @@ export interface LaunchOptions {
 /** A container seen from the engine: its shim, and its first process. */
 export class ShimContainer {
   private gateOpen = false;
+  private detached = false;
 
   private constructor(
     readonly connection: ShimConnection,
@@ -86,7 +87,8 @@ export class ShimContainer {
       if (step && index < options.steps.length) step.ms = us / 1000;
     };
     connection.on("step", onStep);
-    const exited = exitOf(connection, started.exited);
+    const exited = exitOf(connection, () => container?.detached ?? false, started.exited);
+    let container: ShimContainer | undefined;
     try {
       const pid = await new Promise<number>((resolve, reject) => {
         connection.once("ready", resolve);
@@ -95,7 +97,8 @@ export class ShimContainer {
       });
       const stdio = options.stdio.mode === "pipe" && !options.settings.tty ? { stdin: started.stdin, stdout: started.stdout!, stderr: started.stderr! } : undefined;
       connection.off("step", onStep);
-      return new ShimContainer(connection, pid, processTag(started.pid), options.record, exited, stdio);
+      container = new ShimContainer(connection, pid, processTag(started.pid), options.record, exited, stdio);
+      return container;
     } catch (error) {
       // The shim leaves by itself after a failure; wait, so nothing of it remains when this rejects.
       await started.exited;
@@ -106,8 +109,9 @@ export class ShimContainer {
   /** Connects to the shim of a container that already runs. */
   static async adopt(containerDir: string, shimTag: string, steps: Step[]): Promise<{ container: ShimContainer; hello: ShimHello }> {
     const { connection, hello } = await connectShim(shimFiles(containerDir).socket);
-    const exited = hello.state === "exited" ? Promise.resolve(hello.exitCode!) : exitOf(connection);
-    const container = new ShimContainer(connection, hello.pid, shimTag, steps, exited);
+    let container: ShimContainer | undefined;
+    const exited = hello.state === "exited" ? Promise.resolve(hello.exitCode!) : exitOf(connection, () => container?.detached ?? false);
+    container = new ShimContainer(connection, hello.pid, shimTag, steps, exited);
     container.gateOpen = hello.state !== "ready";
     return { container, hello };
   }
@@ -151,13 +155,20 @@ export class ShimContainer {
   release(): void {
     this.connection.release();
   }
+
+  /** Let go of the shim without ending anything: this process stops, the container runs on (`exited` then never settles). */
+  detach(): void {
+    this.detached = true;
+    this.connection.close();
+  }
 }
 
 /** The container's exit code, from the shim; if the shim itself goes first, the container went with it. */
-function exitOf(connection: ShimConnection, shimExited?: Promise<number>): Promise<number> {
+function exitOf(connection: ShimConnection, detached: () => boolean, shimExited?: Promise<number>): Promise<number> {
   return new Promise((resolve) => {
     connection.once("exited", resolve);
     connection.once("close", () => {
+      if (detached()) return;
       // Without a word from the shim, the container died with it (its parent-death signal is SIGKILL).
       if (shimExited) shimExited.then((code) => resolve(code === 0 ? 137 : code));
       else resolve(137);

@@ -1,0 +1,54 @@
+// Where sessions' containers come from. The sessions layer asks a
+// ContainerBackend for a container and gets back its terminal, its story and
+// its end; it never learns how or where the container runs. The local engine
+// is one backend (local-backend.ts); a warm pool is another, wrapping it; a
+// Kubernetes backend would be a third (a pod per session, its terminal over
+// the exec API). JupyterHub's Spawner plays the same part for its hub.
+import type { Terminal } from "./terminal.ts";
+
+export interface ContainerRequest {
+  image: string;
+  /** The terminal's size at the start. */
+  size: { cols: number; rows: number };
+  /** "NAME=value" entries added to the image's environment. */
+  env: string[];
+  /** Human-readable progress lines while the container is made (an image pull). */
+  onProgress?: (line: string) => void;
+}
+
+/** One step that made the container, as the student is shown it. */
+export interface BuildStep {
+  title: string;
+  command: string;
+  ms?: number;
+}
+
+export interface BackendContainer {
+  id: string;
+  image: string;
+  hostname: string;
+  ip: string;
+  /** How it was built, in order, with shell equivalents and times. */
+  steps: BuildStep[];
+  terminal: Terminal;
+  /** Resolves once the container has ended and everything it held is released. */
+  exited: Promise<{ exitCode: number; oomKilled: boolean }>;
+  /** End it now (resolves once `exited` has). */
+  stop(): Promise<void>;
+  /** Let go of it without ending it: this server is stopping, the container runs on for the next. */
+  detach(): void;
+}
+
+export interface ContainerStats {
+  /** 100 = one core. */
+  cpuPercent: number;
+  memoryBytes: number;
+  pids: number;
+}
+
+export interface ContainerBackend {
+  run(request: ContainerRequest): Promise<BackendContainer>;
+  /** A container that already runs (an earlier server process started it), or undefined when it is gone. */
+  adopt(id: string): Promise<BackendContainer | undefined>;
+  stats(id: string): Promise<ContainerStats>;
+}

@@ -1,0 +1,65 @@
+// The local engine as a ContainerBackend: each session's container is made
+// by this host's engine, supervised by a shim that outlives the server, and
+// removed when it ends.
+import type { Engine, RunningContainer } from "../engine/engine.ts";
+import type { BackendContainer, ContainerBackend, ContainerRequest, ContainerStats } from "./backend.ts";
+import { ShimTerminal } from "./shim-terminal.ts";
+
+export class LocalBackend implements ContainerBackend {
+  constructor(private readonly engine: Engine) {}
+
+  async run(request: ContainerRequest): Promise<BackendContainer> {
+    const container = await this.engine.run({
+      image: request.image,
+      tty: request.size,
+      env: request.env,
+      autoRemove: true,
+      daemon: true,
+      onPullProgress: request.onProgress && pullProgressLines(request.onProgress),
+    });
+    return asBackendContainer(container);
+  }
+
+  async adopt(id: string): Promise<BackendContainer | undefined> {
+    const container = await this.engine.adopt(id);
+    return container && asBackendContainer(container);
+  }
+
+  stats(id: string): Promise<ContainerStats> {
+    return this.engine.stats(id);
+  }
+}
+
+function asBackendContainer(c: RunningContainer): BackendContainer {
+  return {
+    id: c.id,
+    image: c.image,
+    hostname: c.hostname,
+    ip: c.ip,
+    steps: c.steps,
+    terminal: new ShimTerminal(c.shim.connection),
+    exited: c.exited,
+    stop: c.stop,
+    detach: c.detach,
+  };
+}
+
+/**
+ * Pull progress as lines for the student's terminal, like `docker pull`'s
+ * ("d4e6fd67dcf7: downloading 45%"). A layer's new state is always told; byte
+ * counts at most a few times a second, so a fast pull does not flood the page.
+ */
+function pullProgressLines(send: (line: string) => void): NonNullable<Parameters<Engine["run"]>[0]["onPullProgress"]> {
+  let lastAt = 0;
+  let lastState = "";
+  return (event) => {
+    const now = Date.now();
+    const state = `${event.id}:${event.state}`;
+    if (state === lastState && now - lastAt < 300) return;
+    lastAt = now;
+    lastState = state;
+    const moving = event.state === "downloading" || event.state === "extracting";
+    const percent = moving && event.total > 0 ? ` ${Math.round((100 * event.current) / event.total)}%` : "";
+    send(`${event.id}: ${event.state}${percent}`);
+  };
+}
