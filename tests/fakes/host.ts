@@ -3,11 +3,25 @@
 // function the test sets; file actions really happen, on scratch paths the test
 // chose (a fake cgroupfs tree in a temp dir, say), so reads see their effect.
 import fs from "node:fs/promises";
-import { commandLine, HostError, shellFor, type ExecOptions, type ExecResult, type Host, type Step } from "../../server/engine/host.ts";
+import {
+  commandLine,
+  HostError,
+  shellFor,
+  type ExecOptions,
+  type ExecResult,
+  type Host,
+  type HostProcess,
+  type SpawnOptions,
+  type Step,
+} from "../../server/engine/host.ts";
 
 export class FakeHost implements Host {
   readonly steps: Step[] = [];
   answer: (argv: string[]) => Partial<ExecResult> | undefined = () => undefined;
+  /** What a started program does (tests/fakes/shim.ts plays the shim); a test that spawns must set it. */
+  spawner?: (argv: string[], options: SpawnOptions) => HostProcess;
+  /** Signals sent, in order. */
+  readonly signals: { pid: number; signal: NodeJS.Signals }[] = [];
 
   async exec(title: string, argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
     const step = { title, command: commandLine(argv) };
@@ -31,6 +45,15 @@ export class FakeHost implements Host {
   async removeTree(title: string, dir: string) {
     this.steps.push({ title, command: shellFor.removeTree(dir) });
     await fs.rm(dir, { recursive: true, force: true });
+  }
+  async spawn(title: string, argv: string[], options: SpawnOptions): Promise<HostProcess> {
+    this.steps.push({ title, command: commandLine(argv) });
+    if (!this.spawner) throw new Error(`FakeHost: no spawner set for ${commandLine(argv)}`);
+    return this.spawner(argv, options);
+  }
+  signal(title: string, pid: number, signal: NodeJS.Signals): void {
+    this.steps.push({ title, command: shellFor.signal(pid, signal) });
+    this.signals.push({ pid, signal });
   }
   /** The shell commands taken, in order: what most assertions compare against. */
   get commands(): string[] {

@@ -4,7 +4,6 @@
 // the exit status passes through, and -it gives a real terminal.
 import { spawn } from "node:child_process";
 import path from "node:path";
-import * as pty from "node-pty";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { finished } from "../fixtures/cli.ts";
 import { LAYERED } from "../fixtures/images.ts";
@@ -120,22 +119,18 @@ describe("playground ps and rm", () => {
 
 describe("playground run -it", () => {
   it("gives a real terminal: its own hostname, root inside mapped to an unprivileged host uid", async () => {
-    const term = pty.spawn(process.execPath, [BIN, "run", "-it", "--rm", pg.images.alpine], {
-      name: "xterm",
-      cols: 100,
-      rows: 30,
-      cwd: pg.sandbox.cwd,
-      env: pg.sandbox.env(pg.settings) as Record<string, string>,
-    });
+    // A terminal of 100 × 30 for the CLI, as a user's: util-linux's `script` holds it, relaying our pipes.
+    const cli = `stty cols 100 rows 30; exec ${process.execPath} ${BIN} run -it --rm ${pg.images.alpine}`;
+    const term = spawn("script", ["-qec", cli, "/dev/null"], { cwd: pg.sandbox.cwd, env: pg.sandbox.env(pg.settings), stdio: ["pipe", "pipe", "inherit"] });
     let output = "";
-    term.onData((d) => (output += d));
-    const exit = new Promise<number>((resolve) => term.onExit(({ exitCode }) => resolve(exitCode)));
+    term.stdout!.setEncoding("utf8").on("data", (d: string) => (output += d));
+    const exit = new Promise<number | null>((resolve) => term.once("exit", (code) => resolve(code)));
     try {
       // Alpine's shell prompt, "/ # " (followed by a cursor position query).
       await waitFor("a shell prompt", async () => (output.includes("/ # ") ? true : undefined), 60_000);
-      term.write("echo H=$(hostname); id; cat /proc/self/uid_map; stty size; echo done\r");
+      term.stdin!.write("echo H=$(hostname); id; cat /proc/self/uid_map; stty size; tty; echo done\r");
       await waitFor("the answers", async () => (/^done\r*$/m.test(output) ? true : undefined));
-      term.write("exit 5\r");
+      term.stdin!.write("exit 5\r");
       expect(await exit).toBe(5);
     } finally {
       term.kill("SIGKILL");
@@ -144,5 +139,6 @@ describe("playground run -it", () => {
     expect(output).toMatch(/uid=0\(root\) gid=0\(root\)/);
     expect(output).toMatch(/^\s*0\s+100000\s+65536\s*$/m);
     expect(output).toMatch(/^30 100\r*$/m); // the terminal's size reached the container
+    expect(output).toMatch(/^\/dev\/pts\/0\r*$/m); // a terminal of the container's own devpts
   });
 });

@@ -1,46 +1,22 @@
-// A session's relay between a real pty (a plain shell, no container: this is
-// about the relay, not the engine) and the pages reading it: output reaches
-// every attached page, a page that comes back gets the screen replayed, a page
-// that acknowledges nothing holds the shell back instead of being sent its
-// output without end, and a lagging watcher is redrawn once it catches up.
-// A terminal whose shell exited, or whose program reads no input, neither
-// throws nor queues typed input without end.
-import * as pty from "node-pty";
-import { afterEach, describe, expect, it } from "vitest";
-import { Session, type SessionContainer, type StudentClient, type Watcher } from "../../server/sessions/session.ts";
-import { HIGH_WATERMARK } from "../../server/sessions/flow-control.ts";
-import { MAX_PENDING_INPUT_BYTES, pendingInputBytes } from "../../server/sessions/pending-input.ts";
+// A session's relay between a terminal (a fake one: this is about the relay,
+// not the engine) and the pages reading it: output reaches every attached
+// page, a page that comes back gets the screen replayed before anything new,
+// a page that acknowledges nothing holds the shell back, a detached session
+// pauses its shell once the screen is full, keystrokes typed while the
+// container starts reach it once it runs, and a lagging watcher is redrawn
+// once it catches up.
+import { describe, expect, it } from "vitest";
 import type { SessionInfo } from "../../server/common/protocol.ts";
+import { HIGH_WATERMARK, LOW_WATERMARK } from "../../server/sessions/flow-control.ts";
+import { DETACHED_OUTPUT_CHARS, MAX_TYPEAHEAD_CHARS, Session, type StudentClient, type Watcher } from "../../server/sessions/session.ts";
+import { fakeContainer, FakeTerminal } from "../fakes/terminal.ts";
 
-const shells: pty.IPty[] = [];
-afterEach(() => {
-  for (const p of shells.splice(0)) p.kill("SIGKILL");
-});
-
-function shellContainer(): SessionContainer {
-  const term = pty.spawn("/bin/sh", [], { cols: 80, rows: 24, env: { PATH: "/usr/bin:/bin", PS1: "$ " } });
-  shells.push(term);
-  return {
-    id: "0123456789ab",
-    image: "alpine:latest",
-    hostname: "0123456789ab",
-    ip: "10.0.0.2",
-    steps: [],
-    pty: term,
-    exited: new Promise((resolve) => term.onExit(({ exitCode }) => resolve({ exitCode, oomKilled: false }))),
-    stop: async () => term.kill("SIGKILL"),
-  };
-}
-
-function page(id: string, ack?: (chars: number) => void) {
+function page(id: string) {
   let text = "";
   const infos: SessionInfo[] = [];
   const client: StudentClient = {
     id,
-    output: (d) => {
-      text += d;
-      ack?.(d.length);
-    },
+    output: (d) => (text += d),
     session: (i) => infos.push(i),
     progress: () => {},
     ended: () => {},
@@ -49,141 +25,149 @@ function page(id: string, ack?: (chars: number) => void) {
   return { client, text: () => text, infos };
 }
 
-async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const tick = () => new Promise((r) => setImmediate(r));
 
 function newSession(): Session {
   return new Session("session-1234", "hash", "alpine:latest", "Ada", new Date(Date.now() + 60_000));
 }
 
+/** A session bound to a fake terminal, with the batcher's short delay let pass after each emit. */
+function running() {
+  const session = newSession();
+  const terminal = new FakeTerminal();
+  return { session, terminal, bind: () => session.bind(fakeContainer(terminal)) };
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 20));
+
 describe("a session's relay", () => {
-  it("sends the output to every attached page and replays the screen to a page that comes back", async () => {
-    const session = newSession();
-    let a = page("a");
+  it("sends the output to every attached page, and replays the screen to a page that comes back before anything new", async () => {
+    const { session, terminal, bind } = running();
+    const a = page("a");
     const b = page("b");
     session.attach(a.client);
     session.attach(b.client);
-    session.bind(shellContainer());
+    bind();
     expect(a.infos[0]).toMatchObject({ id: "session-1234", containerId: "0123456789ab", studentName: "Ada" });
-    session.input("echo hello-$((40+2))\r");
-    await until(() => /hello-42/.test(a.text()) && /hello-42/.test(b.text()), "the echo on both pages");
+    expect(a.infos[0].steps[0]).toEqual({ title: "Make the container's cgroup", command: "mkdir /sys/fs/cgroup/playground/0123456789ab", ms: 0.2 });
+    terminal.emit("hello-42\r\n");
+    await settle();
+    expect(a.text()).toBe("hello-42\r\n");
+    expect(b.text()).toBe("hello-42\r\n");
 
     session.detach("a");
     expect(session.detachedSince).toBeUndefined(); // b is still there
     session.detach("b");
     expect(session.detachedSince).toBeInstanceOf(Date);
-    a = page("a2");
-    session.attach(a.client);
-    expect(a.infos).toHaveLength(1);
-    expect(a.text()).toMatch(/hello-42/); // replayed at once
+    const back = page("a2");
+    session.attach(back.client);
     expect(session.detachedSince).toBeUndefined();
+    // Output that comes while the replay is on its way is part of the replay, not sent twice.
+    terminal.emit("more\r\n");
+    await settle();
+    expect(back.infos).toHaveLength(1);
+    expect(back.text()).toBe("hello-42\r\nmore\r\n");
+    terminal.emit("after\r\n");
+    await settle();
+    expect(back.text()).toBe("hello-42\r\nmore\r\nafter\r\n");
   });
 
   it("pauses the shell for a page that acknowledges nothing, and resumes it as the page catches up", async () => {
-    const session = newSession();
+    const { session, terminal, bind } = running();
     const slow = page("slow");
     session.attach(slow.client);
-    session.bind(shellContainer());
-    session.input("yes\r");
-    await until(() => slow.text().length > HIGH_WATERMARK, "the high-water mark");
-    await new Promise((r) => setTimeout(r, 500));
-    const held = slow.text().length;
-    await new Promise((r) => setTimeout(r, 500));
-    expect(slow.text().length).toBe(held); // paused: nothing more is sent
-    expect(held).toBeLessThan(HIGH_WATERMARK + 64 * 1024);
+    bind();
+    terminal.emit("y\n".repeat(HIGH_WATERMARK / 2 + 1));
+    await settle();
+    expect(terminal.flow).toEqual(["pause"]);
+    session.ack("slow", HIGH_WATERMARK - LOW_WATERMARK);
+    expect(terminal.flow).toEqual(["pause"]); // still above the low mark
+    session.ack("slow", HIGH_WATERMARK);
+    expect(terminal.flow).toEqual(["pause", "resume"]);
+  });
 
-    session.ack("slow", held);
-    await until(() => slow.text().length > held, "output after the ack");
-    session.input("\x03");
-    let acked = held;
-    const acking = setInterval(() => {
-      session.ack("slow", slow.text().length - acked);
-      acked = slow.text().length;
-    }, 20);
-    try {
-      session.input("echo stopped-$((1+2))\r");
-      await until(() => /stopped-3/.test(slow.text()), "the shell after Ctrl-C", 10_000);
-    } finally {
-      clearInterval(acking);
-    }
+  it("pauses a shell nobody is attached to once a screenful is printed, and resumes it when a page comes back", async () => {
+    const { session, terminal, bind } = running();
+    const p = page("p");
+    session.attach(p.client);
+    bind();
+    session.detach("p");
+    terminal.emit("x".repeat(DETACHED_OUTPUT_CHARS - 1));
+    await settle();
+    expect(terminal.flow).toEqual([]);
+    terminal.emit("xx");
+    await settle();
+    expect(terminal.flow).toEqual(["pause"]);
+    const back = page("back");
+    session.attach(back.client);
+    await tick();
+    expect(terminal.flow).toEqual(["pause", "resume"]);
+  });
+
+  it("keeps keystrokes typed while the container starts, and types them once it runs", () => {
+    const { session, terminal, bind } = running();
+    session.attach(page("p").client);
+    expect(session.input("echo typed-ahead\r")).toBe(true);
+    expect(session.input("x".repeat(MAX_TYPEAHEAD_CHARS))).toBe(false); // bounded
+    expect(terminal.written).toEqual([]);
+    bind();
+    expect(terminal.written).toEqual(["echo typed-ahead\r"]);
+    session.input("ls\r");
+    expect(terminal.written).toEqual(["echo typed-ahead\r", "ls\r"]);
+  });
+
+  it("refuses input the terminal will not take, and sizes the terminal", () => {
+    const { session, terminal, bind } = running();
+    session.attach(page("p").client);
+    session.resize(120, 40);
+    bind();
+    expect(terminal.size).toEqual({ cols: 120, rows: 40 });
+    terminal.accepting = false;
+    expect(session.input("more\r")).toBe(false);
+  });
+
+  it("ignores resizes and input once the terminal closed, before the session is ended", () => {
+    const { session, terminal, bind } = running();
+    session.attach(page("s").client);
+    bind();
+    terminal.exit();
+    expect(session.state).toBe("running");
+    session.resize(100, 30);
+    expect(session.input("ls\r")).toBe(true);
+    expect(terminal.written).toEqual([]);
+    expect(terminal.size).toEqual({ cols: 80, rows: 24 });
   });
 
   it("skips a lagging watcher and redraws its screen once it catches up", async () => {
-    const session = newSession();
-    const student = page("s", () => {});
-    session.attach(student.client);
-    session.bind(shellContainer());
+    const { session, terminal, bind } = running();
+    session.attach(page("s").client);
+    bind();
     let lagging = false;
     let seen = "";
     const watcher: Watcher = { id: "w", output: (d) => (seen += d), lagging: () => lagging };
     session.watch(watcher);
+    await tick();
     lagging = true;
-    session.input("echo while-away\r");
-    await until(() => /while-away\r?\n/.test(student.text()), "the student's output");
-    expect(seen).not.toMatch(/while-away/);
+    terminal.emit("while-away\r\n");
+    await settle();
+    expect(seen).toBe("");
     lagging = false;
-    session.input("echo back\r");
-    await until(() => /\x1bc[\s\S]*while-away[\s\S]*back/.test(seen), "a redraw with the missed output");
+    terminal.emit("back\r\n");
+    await settle();
+    expect(seen).toBe("\x1bcwhile-away\r\nback\r\n");
   });
 });
 
-describe("a session's terminal", () => {
-  it("ignores resizes, input and flow control once the shell has exited, before the session is ended", async () => {
-    const session = newSession();
-    const student = page("s");
-    session.attach(student.client);
-    const container = shellContainer();
-    session.bind(container);
-    session.input("exit\r");
-    await container.exited;
-    // node-pty has closed the terminal; the registry has not ended the session yet.
+describe("a session that is let go", () => {
+  it("stops relaying without ending: the shell runs on for the next server", async () => {
+    const { session, terminal, bind } = running();
+    const p = page("p");
+    session.attach(p.client);
+    bind();
+    session.release();
+    terminal.emit("unseen");
+    await settle();
+    expect(p.text()).toBe("");
     expect(session.state).toBe("running");
-    for (let i = 0; i < 5; i++) session.resize(100 + i, 30);
-    expect(session.input("ls\r")).toBe(true);
-    session.ack("s", 0);
-    expect(session.size).toEqual({ cols: 104, rows: 30 });
-  });
-
-  it("refuses input a program leaves unread beyond the limit, instead of queueing it", async () => {
-    const session = newSession();
-    const student = page("s");
-    session.attach(student.client);
-    const container = shellContainer();
-    session.bind(container);
-    // Raw mode: the kernel does not drop what does not fit in a line, it stops taking it.
-    session.input("stty raw -echo; echo sleeping; exec sleep 1000\r");
-    await until(() => /sleeping/.test(student.text()), "the shell to start sleeping");
-    const chunk = "x".repeat(64 * 1024);
-    let refused = 0;
-    for (let i = 0; i < 64; i++) {
-      if (!session.input(chunk)) refused++;
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    // 4 MiB were sent; what the kernel did not take stays under the limit.
-    expect(refused).toBeGreaterThan(0);
-    expect(pendingInputBytes(container.pty!)).toBeLessThanOrEqual(MAX_PENDING_INPUT_BYTES);
-  });
-
-  it("takes every byte of a large paste into a program that reads it", async () => {
-    const session = newSession();
-    const student = page("s");
-    session.attach(student.client);
-    session.bind(shellContainer());
-    const total = 32 * 64 * 1024;
-    session.input(`stty raw -echo; echo reading; head -c ${total} | wc -c\r`);
-    await until(() => /reading/.test(student.text()), "the shell to start reading");
-    const chunk = "y".repeat(64 * 1024);
-    const accepted: boolean[] = [];
-    for (let i = 0; i < total / chunk.length; i++) {
-      accepted.push(session.input(chunk));
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    expect(accepted.every(Boolean)).toBe(true);
-    await until(() => new RegExp(`\\b${total}\\b`).test(student.text()), "wc to count every byte");
   });
 });

@@ -1,10 +1,9 @@
 // The pieces of a session's relay that need no container: flow control's
-// watermarks, the bounded scrollback, output batching, and the reaper's rules.
+// watermarks, output batching, and the reaper's rules.
 import { describe, expect, it, vi } from "vitest";
 import { FlowControl } from "../../server/sessions/flow-control.ts";
 import { OutputBatcher } from "../../server/sessions/output-batcher.ts";
 import { describeDuration, reapReason } from "../../server/sessions/reaper.ts";
-import { Scrollback } from "../../server/sessions/scrollback.ts";
 import { Session } from "../../server/sessions/session.ts";
 
 function pty() {
@@ -50,18 +49,6 @@ describe("flow control", () => {
     flow.sent("liar", 150);
     expect(flow.behind("liar")).toBe(150);
     expect(flow.isPaused).toBe(true);
-  });
-});
-
-describe("scrollback", () => {
-  it("keeps the most recent characters up to its limit", () => {
-    const sb = new Scrollback(10);
-    sb.append("hello ");
-    sb.append("world");
-    expect(sb.text()).toBe("ello world");
-    sb.append("0123456789abc");
-    expect(sb.text()).toBe("3456789abc");
-    expect(sb.length).toBe(10);
   });
 });
 

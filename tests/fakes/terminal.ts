@@ -1,0 +1,70 @@
+// A Terminal for unit tests of the sessions layer: the test plays the program
+// (emit() is its output), and reads what the session did to the terminal
+// (keystrokes written, size, pauses). replay() answers with `screen`, as a
+// terminal's holder answers with its recent output.
+import type { BackendContainer } from "../../server/runtime/backend.ts";
+import type { Terminal } from "../../server/runtime/terminal.ts";
+
+export class FakeTerminal implements Terminal {
+  readonly written: string[] = [];
+  size = { cols: 0, rows: 0 };
+  paused = false;
+  readonly flow: ("pause" | "resume")[] = [];
+  /** What replay() answers with. */
+  screen = "";
+  /** Whether write() accepts input (false: the program has left too much unread). */
+  accepting = true;
+  private readonly dataListeners = new Set<(data: string) => void>();
+  private readonly exitListeners = new Set<() => void>();
+
+  write(data: string): boolean {
+    if (!this.accepting) return false;
+    this.written.push(data);
+    return true;
+  }
+  resize(cols: number, rows: number): void {
+    this.size = { cols, rows };
+  }
+  pause(): void {
+    this.paused = true;
+    this.flow.push("pause");
+  }
+  resume(): void {
+    this.paused = false;
+    this.flow.push("resume");
+  }
+  onData(listener: (data: string) => void): () => void {
+    this.dataListeners.add(listener);
+    return () => this.dataListeners.delete(listener);
+  }
+  replay(): Promise<string> {
+    return new Promise((resolve) => setImmediate(() => resolve(this.screen)));
+  }
+  onExit(listener: () => void): () => void {
+    this.exitListeners.add(listener);
+    return () => this.exitListeners.delete(listener);
+  }
+  /** The program prints: also kept for replay(), as a holder keeps it. */
+  emit(data: string): void {
+    this.screen += data;
+    for (const listener of this.dataListeners) listener(data);
+  }
+  exit(): void {
+    for (const listener of this.exitListeners) listener();
+  }
+}
+
+/** A session's container around a fake terminal. */
+export function fakeContainer(terminal = new FakeTerminal()): BackendContainer & { terminal: FakeTerminal } {
+  return {
+    id: "0123456789ab",
+    image: "alpine:latest",
+    hostname: "0123456789ab",
+    ip: "10.0.0.2",
+    steps: [{ title: "Make the container's cgroup", command: "mkdir /sys/fs/cgroup/playground/0123456789ab", ms: 0.2 }],
+    terminal,
+    exited: new Promise(() => {}),
+    stop: async () => terminal.exit(),
+    detach: () => {},
+  };
+}
