@@ -3,6 +3,7 @@
 import path from "node:path";
 import { z } from "zod";
 import { Cpus, IoRate, Memory, PidsLimit, sizeText, WritableLayerSize, type ContainerLimits } from "./common/limits.ts";
+import { FAILPOINTS, type Failpoint } from "./engine/lifecycle/failpoints.ts";
 
 const duration = z.coerce.number().int().positive();
 const csv = z
@@ -26,6 +27,11 @@ const schema = z.object({
   PLAYGROUND_SECCOMP: z.enum(["default", "unconfined"]).default("default"),
   // "1": a stopping server ends every session (an upgrade keeps them running by default).
   PLAYGROUND_END_ON_STOP: z.enum(["0", "1"]).default("0"),
+  // Tests only: kill this process at that point of a container's start (engine/lifecycle/failpoints.ts).
+  PLAYGROUND_FAILPOINT: z
+    .union([z.literal(""), z.enum(FAILPOINTS)])
+    .optional()
+    .transform((v) => v || undefined),
   PLAYGROUND_UPLINK: z.string().optional(),
   // 0 picks any free port (the tests do); the log's "listening" line says which.
   PLAYGROUND_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -76,6 +82,8 @@ export interface Config {
     endOnStop: boolean;
   };
   logLevel: string;
+  /** Tests only: where to crash on purpose (engine/lifecycle/failpoints.ts). */
+  failpoint?: Failpoint;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -115,5 +123,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       endOnStop: e.PLAYGROUND_END_ON_STOP === "1",
     },
     logLevel: e.PLAYGROUND_LOG_LEVEL,
+    failpoint: e.PLAYGROUND_FAILPOINT,
   };
 }

@@ -32,6 +32,7 @@ import { RegistryClient } from "./image/registry.ts";
 import { ImageStore } from "./image/store.ts";
 import type { ImageRecord } from "./image/types.ts";
 import { findLeaks, inRemovalOrder, removeLeak, type Leak, type LeakScope } from "./lifecycle/leaks.ts";
+import { failpoint, type Failpoint } from "./lifecycle/failpoints.ts";
 import { isTagAlive } from "./lifecycle/lock.ts";
 import { CONTAINER_ID, CONTAINER_NAME, newContainerId, newContainerName } from "./lifecycle/names.ts";
 import { disown, isLive, liveContainerIds, own, RUNTIME_KINDS, type ObjectKind } from "./lifecycle/record.ts";
@@ -62,6 +63,8 @@ export interface RunRequest {
   autoRemove?: boolean;
   /** The container outlives this process (a session's): a restarted server adopts it. */
   daemon?: boolean;
+  /** The session it is for, recorded so a restarted server can tell its own containers from a CLI's. */
+  session?: string;
   onPullProgress?: (e: PullProgressEvent) => void;
 }
 
@@ -218,7 +221,10 @@ export class Engine {
       command: JSON.stringify(argv),
       hostname,
       autoRemove,
+      session: request.session ?? null,
     });
+    const crashAt = (point: Failpoint) => failpoint(this.config.failpoint, point);
+    crashAt("recorded");
 
     const containerDir = path.join(containersDir(this.config), id);
     const steps: Step[] = [];
@@ -235,6 +241,7 @@ export class Engine {
       ]);
       await fs.chmod(containerDir, 0o700);
       steps.push(...parts.dir, ...parts.cgroup, ...parts.network, ...parts.layer);
+      crashAt("parts-made");
 
       const plan = buildSteps({
         rootfs: { containerDir, layerDirs, template, sizeBytes: this.config.container.writableLayerBytes, uidBase: this.config.uidBase },
@@ -262,13 +269,16 @@ export class Engine {
           ...(request.daemon ? { daemon: { lingerSeconds: LINGER_SECONDS } } : {}),
         },
         stdio: request.stdio ?? { mode: "pipe", stdin: true },
+        onSpawned: () => crashAt("shim-started"),
       });
       // From here the first process exists (waiting at its gate): whatever
       // fails must kill it, and its exit runs the release below.
       const exited = shim.exited.then((code) => this.afterExit(id, code, autoRemove, shim));
       try {
         await this.db.container.update({ where: { id }, data: { pid: shim.pid, shimTag: shim.shimTag } });
+        crashAt("at-gate");
         await this.network.attach(recordSteps(this.host, steps), lease, shim.pid);
+        crashAt("on-network");
         const user = await resolveUser(`/proc/${shim.pid}/root`, image.config.User, this.config.uidCount);
         await shim.start(
           {
@@ -281,6 +291,7 @@ export class Engine {
           },
           seccomp.step,
         );
+        crashAt("started");
         await this.db.container.update({
           where: { id },
           data: { state: "running", ip: lease.ip, startedAt: new Date(), steps: JSON.stringify(steps) },
@@ -323,6 +334,24 @@ export class Engine {
     return this.track({ id, name: row.name, image: row.image, hostname: row.hostname, ip: row.ip ?? "", pid: shim.pid, steps, shim, exited });
   }
 
+  /**
+   * Ends every session's container still running that no session in `keep`
+   * owns: one a server crash left between making it and recording it in a
+   * session. Containers of `playground run` are not sessions' and are left alone.
+   */
+  async endSessionContainersExcept(keep: Set<string>): Promise<string[]> {
+    const rows = await this.db.container.findMany({ where: { session: { not: null }, state: { in: ["created", "running"] } } });
+    const ended: string[] = [];
+    for (const row of rows) {
+      if (keep.has(row.session!)) continue;
+      const report: CleanupReport = { removed: [], failed: [] };
+      await this.removeContainer(row.id, report);
+      if (report.failed.length > 0) throw new EngineError(`container ${row.name} not fully removed: ${report.failed.join("; ")}`);
+      ended.push(row.id);
+    }
+    return ended;
+  }
+
   private track(c: Omit<RunningContainer, "stop" | "detach">): RunningContainer {
     const container: RunningContainer = {
       ...c,
@@ -350,7 +379,7 @@ export class Engine {
   /** Insert the container's record under a unique name (the given one, or a fresh adjective_noun). */
   private async claimName(
     wanted: string | undefined,
-    data: { id: string; image: string; imageDigest: string; command: string; hostname: string; autoRemove: boolean },
+    data: { id: string; image: string; imageDigest: string; command: string; hostname: string; autoRemove: boolean; session: string | null },
   ): Promise<string> {
     if (wanted !== undefined && !CONTAINER_NAME.test(wanted)) {
       throw new EngineError(`invalid container name "${wanted}": letters, digits, "_", "." and "-", starting with a letter or digit`);
@@ -580,10 +609,17 @@ export class Engine {
    */
   async reconcile(): Promise<CleanupReport & { leaks: Leak[] }> {
     const report: CleanupReport = { removed: [], failed: [] };
-    const rows = await this.db.container.findMany({ where: { state: { in: ["created", "running"] } } });
-    for (const row of rows) {
+    const owners = new Set((await this.db.kernelObject.findMany({ where: { kind: { in: RUNTIME_KINDS } }, select: { containerId: true } })).map((o) => o.containerId));
+    for (const row of await this.db.container.findMany()) {
       if (isLive(row) || this.running.has(row.id)) continue;
-      await this.db.container.update({ where: { id: row.id }, data: { state: "exited", pid: null, endedAt: new Date(), exitCode: await exitCodeLeft(this.config, row.id) } });
+      // Gone, or ended while its process was being killed: settle what the record still holds.
+      const unsettled = row.state !== "exited" || owners.has(row.id) || row.autoRemove;
+      if (!unsettled) continue;
+      // Ended, and the process that ran it is still releasing it (another `playground run`): its job.
+      if (row.state === "exited" && row.ownerPid && row.ownerPid !== process.pid && processAlive(row.ownerPid)) continue;
+      if (row.state !== "exited") {
+        await this.db.container.update({ where: { id: row.id }, data: { state: "exited", pid: null, endedAt: new Date(), exitCode: await exitCodeLeft(this.config, row.id) } });
+      }
       await this.releaseObjects(row.id, RUNTIME_KINDS, report);
       if (row.autoRemove || row.state === "created") await this.dropContainer(row.id, report);
       report.removed.push(`container ${row.id} (${row.name}): its process was gone`);

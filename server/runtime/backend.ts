@@ -7,6 +7,8 @@
 import type { Terminal } from "./terminal.ts";
 
 export interface ContainerRequest {
+  /** The session it is for: its owner, should a crash separate the two. */
+  session: string;
   image: string;
   /** The terminal's size at the start. */
   size: { cols: number; rows: number };
@@ -50,5 +52,7 @@ export interface ContainerBackend {
   run(request: ContainerRequest): Promise<BackendContainer>;
   /** A container that already runs (an earlier server process started it), or undefined when it is gone. */
   adopt(id: string): Promise<BackendContainer | undefined>;
+  /** Ends the containers made for sessions other than `live` (a crash came between making one and recording it); returns their ids. */
+  sweep(live: Set<string>): Promise<string[]>;
   stats(id: string): Promise<ContainerStats>;
 }

@@ -15,6 +15,7 @@ export class LocalBackend implements ContainerBackend {
       env: request.env,
       autoRemove: true,
       daemon: true,
+      session: request.session,
       onPullProgress: request.onProgress && pullProgressLines(request.onProgress),
     });
     return asBackendContainer(container);
@@ -23,6 +24,10 @@ export class LocalBackend implements ContainerBackend {
   async adopt(id: string): Promise<BackendContainer | undefined> {
     const container = await this.engine.adopt(id);
     return container && asBackendContainer(container);
+  }
+
+  sweep(live: Set<string>): Promise<string[]> {
+    return this.engine.endSessionContainersExcept(live);
   }
 
   stats(id: string): Promise<ContainerStats> {

@@ -130,6 +130,7 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
     let container: BackendContainer;
     try {
       container = await this.backend.run({
+        session: session.id,
         image: session.image,
         size: session.size,
         env: ["TERM=xterm-256color"],
@@ -277,6 +278,8 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
       this.endWhenExited(session, container);
       adopted++;
     }
+    const swept = await this.backend.sweep(new Set(this.byId.keys()));
+    if (swept.length > 0) this.log.warn({ containers: swept }, "ended containers no session owned (a crash came between making and recording them)");
     this.changed();
     return { adopted, ended: rows.length - adopted };
   }

@@ -2,3 +2,4 @@
 ALTER TABLE "Container" ADD COLUMN "shimTag" TEXT;
 ALTER TABLE "Container" ADD COLUMN "steps" TEXT;
 ALTER TABLE "Session" ADD COLUMN "cookieHash" TEXT;
+ALTER TABLE "Container" ADD COLUMN "session" TEXT;

@@ -38,6 +38,8 @@ export interface LaunchOptions {
   settings: Omit<PlanSettings, "socket" | "exitFile" | "log">;
   /** Without a terminal: the container's stdin, stdout and stderr are the caller's own, or pipes to it; stdin may be left closed (it reads end-of-file). */
   stdio: { mode: "inherit" | "pipe"; stdin: boolean };
+  /** Called once the shim runs, before it reports anything. */
+  onSpawned?: () => void;
 }
 
 /** A container seen from the engine: its shim, and its first process. */
@@ -78,6 +80,7 @@ export class ShimContainer {
       control: true,
       detached: daemon,
     });
+    options.onSpawned?.();
     const connection = new ShimConnection(started.control!);
     // The shim numbers the plan's steps from 0; they sit at `offset` in the container's list.
     const offset = options.record.length;
