@@ -25,6 +25,9 @@ const schema = z.object({
   PLAYGROUND_IO_IOPS: IoRate.default(1000),
   // "unconfined" runs containers without the system-call filter (a warning is logged).
   PLAYGROUND_SECCOMP: z.enum(["default", "unconfined"]).default("default"),
+  // Students' files are kept this many days after a session ends (0: not kept), up to this size compressed.
+  PLAYGROUND_KEEP_WORK_DAYS: z.coerce.number().int().min(0).max(3650).default(7),
+  PLAYGROUND_KEEP_WORK_MAX: sizeText(1024, "the kept work's size").default(50 * 1024 ** 2),
   // "1": a stopping server ends every session (an upgrade keeps them running by default).
   PLAYGROUND_END_ON_STOP: z.enum(["0", "1"]).default("0"),
   // Tests only: kill this process at that point of a container's start (engine/lifecycle/failpoints.ts).
@@ -80,6 +83,8 @@ export interface Config {
     ui: boolean;
     /** End every session when the server stops (otherwise their containers run on, and the next server adopts them). */
     endOnStop: boolean;
+    /** Students' files kept between sessions. */
+    keepWork: { days: number; maxBytes: number };
   };
   logLevel: string;
   /** Tests only: where to crash on purpose (engine/lifecycle/failpoints.ts). */
@@ -121,6 +126,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       lifetimeMs: e.PLAYGROUND_LIFETIME_SECONDS * 1000,
       ui: e.PLAYGROUND_WEB_UI === "1",
       endOnStop: e.PLAYGROUND_END_ON_STOP === "1",
+      keepWork: { days: e.PLAYGROUND_KEEP_WORK_DAYS, maxBytes: e.PLAYGROUND_KEEP_WORK_MAX },
     },
     logLevel: e.PLAYGROUND_LOG_LEVEL,
     failpoint: e.PLAYGROUND_FAILPOINT,

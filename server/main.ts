@@ -19,6 +19,7 @@ import { loadConfig, type Config } from "./config.ts";
 import { Engine } from "./engine/engine.ts";
 import { LocalBackend } from "./runtime/local-backend.ts";
 import { SessionRegistry } from "./sessions/registry.ts";
+import { WorkStore } from "./sessions/work-store.ts";
 import { startReaper } from "./sessions/reaper.ts";
 import { apiHandler } from "./web/http-api.ts";
 import { sendJson } from "./web/http-json.ts";
@@ -50,13 +51,15 @@ async function main(): Promise<void> {
     log.warn({ leaks: reconciled.leaks.map((l) => l.description) }, "playground objects that no container owns: `playground rm` removes them");
   }
 
-  const registry = new SessionRegistry(new LocalBackend(engine), engine.db, log.child({ part: "sessions" }), limitsOf(config), config.web.image);
+  const work = new WorkStore(engine.db, config.dataDir, config.web.keepWork);
+  const registry = new SessionRegistry(new LocalBackend(engine), engine.db, log.child({ part: "sessions" }), limitsOf(config), config.web.image, work);
   const earlier = await registry.adoptAll();
   if (earlier.adopted || earlier.ended) log.info(earlier, "sessions of an earlier server process: adopted the running ones");
   const stopReaper = startReaper(registry, log);
+  const stopExpiry = expireKeptWork(work, log.child({ part: "work" }));
 
   const pages = config.web.ui ? await nextHandler(config, log) : undefined;
-  const api = apiHandler({ registry, removeAll: () => engine.removeAll(), db: engine.db, tokens, log: log.child({ part: "api" }) });
+  const api = apiHandler({ registry, removeAll: () => engine.removeAll(), purgeWork: () => work.purge(), db: engine.db, tokens, log: log.child({ part: "api" }) });
   const server = http.createServer((req, res) => {
     if (api(req, res)) return;
     if (pages) {
@@ -99,6 +102,7 @@ async function main(): Promise<void> {
     }
     stopping = true;
     stopReaper();
+    stopExpiry();
     instructors.stop();
     server.close();
     let failed = 0;
@@ -168,6 +172,19 @@ function pullDefaultImage(engine: Engine, image: string, log: Logger): void {
       (error: unknown) =>
         log.warn({ image, err: error instanceof Error ? error.message : String(error) }, "could not pull the default image; sessions will try again"),
     );
+}
+
+/** Kept work past its days goes, checked hourly (and once at start). Returns a function that stops it. */
+function expireKeptWork(work: WorkStore, log: Logger): () => void {
+  const expire = () =>
+    work.expire().then(
+      (n) => n && log.info({ archives: n }, "kept work expired and removed"),
+      (error) => log.error({ err: String(error) }, "could not expire kept work"),
+    );
+  void expire();
+  const timer = setInterval(expire, 3600_000);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** Print the tokens that were generated (or read back from the data directory); those set in the environment are known already. */

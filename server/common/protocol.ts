@@ -14,7 +14,17 @@ export const MAX_SOCKET_MESSAGE_BYTES = 1024 * 1024;
 
 export const StartRequest = z.object({
   name: z.string().trim().max(40).regex(/^[\p{L}\p{N} ._'-]*$/u, "letters, digits, spaces and . _ ' - only").optional(),
+  /** Start from the image alone, without the files kept from last time. */
+  fresh: z.boolean().optional(),
 });
+
+/** Files kept from a browser's earlier sessions, one entry per student name used there. */
+export interface KeptWork {
+  studentName: string;
+  bytes: number;
+  savedAt: string;
+  expiresAt: string;
+}
 /** A whole number, brought into [min, max]: a window's size is a wish, not an order. */
 const clamped = (min: number, max: number) =>
   z.number().int().transform((n) => Math.min(max, Math.max(min, n)));
@@ -63,6 +73,8 @@ export interface SessionRow {
   lastActivityAt: string;
   endedAt?: string;
   endReason?: string;
+  /** What became of the session's files: "kept … until …", or why not. */
+  savedWork?: string;
   cpuPercent?: number;
   memoryBytes?: number;
   pids?: number;
@@ -86,6 +98,8 @@ export interface StudentServerEvents {
   ended: (reason: string) => void;
   /** A request was refused (bad input, playground full, start failed). */
   failure: (message: string) => void;
+  /** Sent on connect: the files kept for this browser, which Start brings back (unless asked for a fresh start). */
+  kept: (work: KeptWork[]) => void;
 }
 
 /** Student namespace "/": events the browser emits. */
@@ -94,6 +108,8 @@ export interface StudentClientEvents {
   input: (data: string) => void;
   resize: (size: z.input<typeof Resize>) => void;
   ack: (chars: number) => void;
+  /** The student ends their own session (their files are kept, when work is kept). */
+  end: () => void;
 }
 
 /** Instructor namespace "/instructor" (token in the handshake auth): server → browser. */

@@ -44,6 +44,8 @@ import { processAlive } from "./process/liveness.ts";
 import { containerEnv, resolveArgv, resolveUser, resolveWorkingDir } from "./process/run-config.ts";
 import { seccompFilterFile } from "./process/seccomp/filter-file.ts";
 import { checkRootfsSpec, removeRootfs, rootfsPaths, writableLayerTemplate } from "./rootfs/rootfs.ts";
+import { saveWork, WorkTooLargeError, type SavedWork } from "./rootfs/saved-work.ts";
+import { applyLayer } from "./image/layer.ts";
 
 export type { Leak } from "./lifecycle/leaks.ts";
 export type { PullProgressEvent } from "./image/pull.ts";
@@ -65,13 +67,24 @@ export interface RunRequest {
   daemon?: boolean;
   /** The session it is for, recorded so a restarted server can tell its own containers from a CLI's. */
   session?: string;
+  /** Saved work to bring back: an archive saveWork() wrote, and its diff_id. */
+  restore?: { file: string; diffId: string };
+  /** Save the container's changes here when it exits (a session's work, kept between sessions). */
+  keepWork?: KeepWork;
   onPullProgress?: (e: PullProgressEvent) => void;
+}
+
+export interface KeepWork {
+  file: string;
+  maxBytes: number;
 }
 
 export interface ExitStatus {
   /** The first process's exit code, or 128 + signal when a signal killed it. */
   exitCode: number;
   oomKilled: boolean;
+  /** With keepWork: what was saved, or why nothing was. */
+  savedWork?: SavedWork | { refused: string };
 }
 
 export interface RunningContainer {
@@ -242,6 +255,7 @@ export class Engine {
       await fs.chmod(containerDir, 0o700);
       steps.push(...parts.dir, ...parts.cgroup, ...parts.network, ...parts.layer);
       crashAt("parts-made");
+      if (request.restore) layerDirs.push(await this.restoreWork(recordSteps(this.host, steps), containerDir, request.restore));
 
       const plan = buildSteps({
         rootfs: { containerDir, layerDirs, template, sizeBytes: this.config.container.writableLayerBytes, uidBase: this.config.uidBase },
@@ -273,7 +287,7 @@ export class Engine {
       });
       // From here the first process exists (waiting at its gate): whatever
       // fails must kill it, and its exit runs the release below.
-      const exited = shim.exited.then((code) => this.afterExit(id, code, autoRemove, shim));
+      const exited = shim.exited.then((code) => this.afterExit(id, code, autoRemove, shim, request.keepWork));
       try {
         await this.db.container.update({ where: { id }, data: { pid: shim.pid, shimTag: shim.shimTag } });
         crashAt("at-gate");
@@ -317,7 +331,7 @@ export class Engine {
    * server was away. A container that ended meanwhile is settled (its objects
    * released) and left out.
    */
-  async adopt(id: string): Promise<RunningContainer | undefined> {
+  async adopt(id: string, options: { keepWork?: KeepWork } = {}): Promise<RunningContainer | undefined> {
     const mine = this.running.get(id);
     if (mine) return mine;
     const row = await this.db.container.findUnique({ where: { id } });
@@ -330,7 +344,7 @@ export class Engine {
       return undefined;
     }
     const { container: shim } = adopted;
-    const exited = shim.exited.then((code) => this.afterExit(id, code, row.autoRemove, shim));
+    const exited = shim.exited.then((code) => this.afterExit(id, code, row.autoRemove, shim, options.keepWork));
     return this.track({ id, name: row.name, image: row.image, hostname: row.hostname, ip: row.ip ?? "", pid: shim.pid, steps, shim, exited });
   }
 
@@ -404,8 +418,42 @@ export class Engine {
     throw new EngineError("could not find a free container name");
   }
 
+  /**
+   * Unpacks a student's saved work as a layer of this container's own, with
+   * the checks of any image layer; it goes on top of the image's layers.
+   */
+  private async restoreWork(host: Host, containerDir: string, saved: { file: string; diffId: string }): Promise<string> {
+    const dir = path.join(containerDir, "restored");
+    await host.mkdir("Bring back the student's files from last time: unpack their saved layer, to stack on top of the image's", dir);
+    try {
+      await applyLayer(saved.file, dir, { diffId: saved.diffId, uidBase: this.config.uidBase, uidCount: this.config.uidCount, host });
+    } catch (error) {
+      throw new EngineError(`the files saved last time could not be brought back (${(error as Error).message}): start afresh instead`);
+    }
+    return dir;
+  }
+
+  /** The container's changes, saved while its shim still holds its mounts (after the exit, before the release). */
+  private async saveWork(id: string, shim: ShimContainer, keep: KeepWork): Promise<ExitStatus["savedWork"]> {
+    const containerDir = path.join(containersDir(this.config), id);
+    // The writable layer is mounted in the shim's namespace only: reached through its root.
+    const inShim = `/proc/${shim.shimTag.split("-")[0]}/root`;
+    const restored = path.join(containerDir, "restored");
+    try {
+      return await saveWork({
+        upper: inShim + rootfsPaths(containerDir).upper,
+        restored: (await fs.stat(restored).then(() => true, () => false)) ? restored : undefined,
+        file: keep.file,
+        maxBytes: keep.maxBytes,
+        uidBase: this.config.uidBase,
+      });
+    } catch (error) {
+      return { refused: error instanceof WorkTooLargeError ? error.message : `they could not be saved: ${(error as Error).message}` };
+    }
+  }
+
   /** The first process has exited: record how, then release everything it held. */
-  private async afterExit(id: string, exitCode: number, autoRemove: boolean, shim: ShimContainer): Promise<ExitStatus> {
+  private async afterExit(id: string, exitCode: number, autoRemove: boolean, shim: ShimContainer, keepWork?: KeepWork): Promise<ExitStatus> {
     let oomKilled = false;
     try {
       // Read before the cgroup goes: its counters are the only witness of an OOM kill.
@@ -418,6 +466,7 @@ export class Engine {
       data: { state: "exited", exitCode, oomKilled, endedAt: new Date(), pid: null, ip: null },
     });
     this.cpuSamples.delete(id);
+    const savedWork = keepWork ? await this.saveWork(id, shim, keepWork) : undefined;
     // The shim may go now: with it go the container's mounts.
     shim.release();
     // Should a release fail, the error reaches whoever awaits `exited`, and the
@@ -430,7 +479,7 @@ export class Engine {
     // again). Best effort: a run starting this very moment may have made a
     // cgroup under the parent, and then the parent rightly stays.
     await this.releaseSharedIfUnused({ removed: [], failed: [] }, id);
-    return { exitCode, oomKilled };
+    return { exitCode, oomKilled, ...(savedWork ? { savedWork } : {}) };
   }
 
   /**

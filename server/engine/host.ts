@@ -148,9 +148,9 @@ export class RealHost implements Host {
       child.once("exit", (code: number | null, signal: NodeJS.Signals | null) => resolve(code ?? 128 + (signal ? os.constants.signals[signal] : 0)));
     });
     // A detached process is not waited for: the server may exit while it runs.
+    // (Its control link stays referenced: while the server awaits news from it, Node must not think it idle.)
     if (options.detached) child.unref();
     const control = options.control ? (child.stdio[3] as Duplex) : undefined;
-    if (options.detached) (control as unknown as { unref?: () => void } | undefined)?.unref?.();
     return {
       pid: child.pid!,
       control,

@@ -16,6 +16,16 @@ export interface ContainerRequest {
   env: string[];
   /** Human-readable progress lines while the container is made (an image pull). */
   onProgress?: (line: string) => void;
+  /** Work kept between sessions: an archive to bring back, and where to keep this container's changes when it ends. */
+  work?: { restore?: { file: string; diffId: string }; keepTo?: { file: string; maxBytes: number } };
+}
+
+/** How a container ended. */
+export interface ContainerEnd {
+  exitCode: number;
+  oomKilled: boolean;
+  /** With work.keepTo: what was kept, or why nothing was. */
+  savedWork?: { bytes: number; diffId: string } | { refused: string };
 }
 
 /** One step that made the container, as the student is shown it. */
@@ -34,7 +44,7 @@ export interface BackendContainer {
   steps: BuildStep[];
   terminal: Terminal;
   /** Resolves once the container has ended and everything it held is released. */
-  exited: Promise<{ exitCode: number; oomKilled: boolean }>;
+  exited: Promise<ContainerEnd>;
   /** End it now (resolves once `exited` has). */
   stop(): Promise<void>;
   /** Let go of it without ending it: this server is stopping, the container runs on for the next. */
@@ -51,7 +61,7 @@ export interface ContainerStats {
 export interface ContainerBackend {
   run(request: ContainerRequest): Promise<BackendContainer>;
   /** A container that already runs (an earlier server process started it), or undefined when it is gone. */
-  adopt(id: string): Promise<BackendContainer | undefined>;
+  adopt(id: string, work?: ContainerRequest["work"]): Promise<BackendContainer | undefined>;
   /** Ends the containers made for sessions other than `live` (a crash came between making one and recording it); returns their ids. */
   sweep(live: Set<string>): Promise<string[]>;
   stats(id: string): Promise<ContainerStats>;

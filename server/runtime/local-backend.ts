@@ -16,13 +16,15 @@ export class LocalBackend implements ContainerBackend {
       autoRemove: true,
       daemon: true,
       session: request.session,
+      restore: request.work?.restore,
+      keepWork: request.work?.keepTo,
       onPullProgress: request.onProgress && pullProgressLines(request.onProgress),
     });
     return asBackendContainer(container);
   }
 
-  async adopt(id: string): Promise<BackendContainer | undefined> {
-    const container = await this.engine.adopt(id);
+  async adopt(id: string, work?: ContainerRequest["work"]): Promise<BackendContainer | undefined> {
+    const container = await this.engine.adopt(id, { keepWork: work?.keepTo });
     return container && asBackendContainer(container);
   }
 

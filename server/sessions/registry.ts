@@ -11,8 +11,9 @@ import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import type { SessionRow } from "../common/protocol.ts";
 import type { Db } from "../db.ts";
-import type { BackendContainer, ContainerBackend } from "../runtime/backend.ts";
+import type { BackendContainer, ContainerBackend, ContainerEnd, ContainerRequest } from "../runtime/backend.ts";
 import { Session, type StudentClient } from "./session.ts";
+import type { WorkStore } from "./work-store.ts";
 
 export interface SessionLimits {
   maxSessions: number;
@@ -51,6 +52,7 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
     private readonly log: Logger,
     readonly limits: SessionLimits,
     private readonly image: string,
+    readonly work: WorkStore,
   ) {
     super();
   }
@@ -83,8 +85,10 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
   /**
    * Start a session for this browser, or attach to the one it has. Refuses at
    * once, never waits, when the playground is full: the student is told so.
+   * The files this browser's student kept from last time come back, unless
+   * `fresh` asks for a clean start.
    */
-  async start(cookie: string, studentName: string | undefined, client: StudentClient, size: { cols: number; rows: number }): Promise<Session> {
+  async start(cookie: string, studentName: string | undefined, client: StudentClient, size: { cols: number; rows: number }, fresh = false): Promise<Session> {
     if (this.closing) throw new SessionRefused("the playground is shutting down");
     const existing = this.forCookie(cookie);
     if (existing) {
@@ -122,23 +126,27 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
       throw error;
     }
     this.log.info({ session: session.id, student: session.studentName }, "session starting");
-    this.track(this.launch(session));
+    this.track(this.launch(session, fresh));
     return session;
   }
 
-  private async launch(session: Session): Promise<void> {
+  private async launch(session: Session, fresh: boolean): Promise<void> {
     let container: BackendContainer;
+    let restored: Awaited<ReturnType<WorkStore["find"]>>;
     try {
+      restored = fresh ? undefined : await this.work.find(session.cookieHash, session.studentName);
       container = await this.backend.run({
         session: session.id,
         image: session.image,
         size: session.size,
         env: ["TERM=xterm-256color"],
         onProgress: (line) => session.progress(line),
+        work: await this.workFor(session, restored),
       });
     } catch (error) {
       return this.failStart(session, error);
     }
+    if (restored) session.progress(`Your files from last time are back (saved ${restored.savedAt.toISOString().slice(0, 16).replace("T", " ")} UTC).`);
     if (session.state === "ended") {
       // Ended while starting (by an instructor, a reset or shutdown): nothing may outlive it.
       await this.stopContainer(session, container);
@@ -156,12 +164,36 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
     this.endWhenExited(session, container);
   }
 
+  /** Where this session's work goes (and what comes back in it), when work is kept. */
+  private async workFor(session: Session, restore?: { file: string; diffId: string }): Promise<ContainerRequest["work"]> {
+    if (!this.work.enabled) return undefined;
+    return { restore, keepTo: { file: await this.work.fileFor(session.cookieHash, session.studentName), maxBytes: this.work.settings.maxBytes } };
+  }
+
   private endWhenExited(session: Session, container: BackendContainer): void {
     void container.exited.then(
-      ({ exitCode, oomKilled }) =>
-        this.end(session, oomKilled ? "the container ran out of memory and was stopped" : `the shell exited (code ${exitCode})`),
+      async (end) => {
+        await this.end(session, end.oomKilled ? "the container ran out of memory and was stopped" : `the shell exited (code ${end.exitCode})`);
+        await this.keptWork(session, end);
+      },
       (error: unknown) => this.end(session, `the container failed: ${error instanceof Error ? error.message : String(error)}`),
     );
+  }
+
+  /** Records what became of an ended session's files. */
+  private async keptWork(session: Session, end: ContainerEnd): Promise<void> {
+    const saved = end.savedWork;
+    if (!saved) return;
+    let note: string;
+    if ("refused" in saved) {
+      note = `not kept: ${saved.refused}`;
+      this.log.warn({ session: session.id, reason: saved.refused }, "the session's files were not kept");
+    } else {
+      const until = await this.work.record(session.cookieHash, session.studentName, session.id, saved);
+      note = `kept ${saved.bytes} bytes until ${until.toISOString()}`;
+    }
+    await this.record(session.id, { savedWork: note });
+    this.changed();
   }
 
   private async failStart(session: Session, error: unknown): Promise<void> {
@@ -263,7 +295,9 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
     const rows = await this.db.session.findMany({ where: { state: { not: "ended" } } });
     let adopted = 0;
     for (const row of rows) {
-      const container = row.state === "running" && row.containerId && row.cookieHash ? await this.backend.adopt(row.containerId) : undefined;
+      const owner = { cookieHash: row.cookieHash ?? "", studentName: row.studentName ?? undefined };
+      const work = this.work.enabled ? { keepTo: { file: await this.work.fileFor(owner.cookieHash, owner.studentName), maxBytes: this.work.settings.maxBytes } } : undefined;
+      const container = row.state === "running" && row.containerId && row.cookieHash ? await this.backend.adopt(row.containerId, work) : undefined;
       if (!container || !row.cookieHash) {
         const reason = row.state === "starting" ? "the server restarted while the container was starting" : "the container ended while the server was restarting";
         await this.record(row.id, { state: "ended", endReason: reason, endedAt: new Date() });
@@ -306,6 +340,7 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
         lastActivityAt: r.lastInputAt.toISOString(),
         endedAt: r.endedAt?.toISOString(),
         endReason: r.endReason ?? undefined,
+        savedWork: r.savedWork ?? undefined,
         attached: false,
       }));
     live.sort((a, b) => b.startedAt.localeCompare(a.startedAt));

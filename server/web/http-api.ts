@@ -1,6 +1,7 @@
 // The JSON API, served before the Next.js pages:
 //   POST /api/admin/reset   (admin token)  end every session, remove every container
-//                                           and network object of the playground
+//                                           and network object of the playground;
+//                                           ?purge=1 also deletes the work students kept
 //   GET  /api/sessions      (instructor or admin token)  the session list
 //   GET  /api/health        (no token)     server, database and kernel prerequisites
 // Tokens come as `Authorization: Bearer …`. A missing or wrong token is a 401
@@ -27,6 +28,8 @@ export interface ApiDeps {
   registry: SessionRegistry;
   /** Removes every container and network object of the playground; returns what it removed. */
   removeAll(): Promise<unknown>;
+  /** Deletes every student's kept work; returns how many archives. */
+  purgeWork(): Promise<number>;
   db: Db;
   tokens: Tokens;
   log: Logger;
@@ -37,7 +40,7 @@ export function apiHandler(deps: ApiDeps): (req: IncomingMessage, res: ServerRes
   return (req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     if (url.pathname !== "/api" && !url.pathname.startsWith("/api/")) return false;
-    route(deps, url.pathname, req, res).catch((error: unknown) => {
+    route(deps, url, req, res).catch((error: unknown) => {
       if (error instanceof HttpError) {
         sendJson(res, error.status, { error: error.message }, error.headers);
       } else {
@@ -50,7 +53,8 @@ export function apiHandler(deps: ApiDeps): (req: IncomingMessage, res: ServerRes
   };
 }
 
-async function route(deps: ApiDeps, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function route(deps: ApiDeps, url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = url.pathname;
   switch (path) {
     case "/api/health": {
       allowMethod(req, "GET");
@@ -69,10 +73,13 @@ async function route(deps: ApiDeps, path: string, req: IncomingMessage, res: Ser
       const parsed = ResetRequest.safeParse(await readJsonBody(req, BODY_LIMIT));
       if (!parsed.success) throw new HttpError(400, `invalid request: ${firstIssue(parsed.error)}`);
       deps.log.warn("admin reset: ending every session and removing every container");
+      const purge = url.searchParams.get("purge") === "1";
       const sessionsEnded = await deps.registry.endAll(RESET_REASON);
       const removed = await deps.removeAll();
-      deps.log.warn({ sessionsEnded, removed }, "admin reset done");
-      return sendJson(res, 200, { ok: true, sessionsEnded, removed });
+      // Kept work survives a reset (the next class may continue) unless asked.
+      const workPurged = purge ? await deps.purgeWork() : 0;
+      deps.log.warn({ sessionsEnded, removed, workPurged }, "admin reset done");
+      return sendJson(res, 200, { ok: true, sessionsEnded, removed, workPurged });
     }
     default:
       throw new HttpError(404, `no such API route: ${path}`);

@@ -7,7 +7,7 @@ import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
 import type { Namespace, Server, Socket } from "socket.io";
 import type { Session, StudentClient } from "../sessions/session.ts";
-import { SessionRefused, type SessionRegistry } from "../sessions/registry.ts";
+import { hashCookie, SessionRefused, type SessionRegistry } from "../sessions/registry.ts";
 import { newSecret, secretFromCookieHeader, sessionCookie } from "./cookies.ts";
 import {
   Ack,
@@ -30,6 +30,8 @@ type StudentSocket = Socket<StudentClientEvents, StudentServerEvents>;
  * reading is disconnected here rather than queued for without end.
  */
 const MAX_QUEUED_PACKETS = 64;
+
+export const END_BY_STUDENT = "you ended the session";
 
 /** Secrets issued on this connection's handshake, before the browser could send them back. */
 const issued = new WeakMap<IncomingMessage, string>();
@@ -103,6 +105,11 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger):
     const ending = registry.takeEnding(secret);
     if (ending) socket.emit("ended", ending);
   }
+  // What this browser kept from earlier sessions, for the start page to offer (or to start afresh).
+  registry.work.listFor(hashCookie(secret)).then(
+    (kept) => socket.emit("kept", kept.map((k) => ({ ...k, savedAt: k.savedAt.toISOString(), expiresAt: k.expiresAt.toISOString() }))),
+    (error) => log.error({ err: String(error) }, "could not list kept work"),
+  );
 
   socket.on("start", (request) => {
     if (!allowed("start")) return;
@@ -112,7 +119,7 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger):
       if (session.state === "running") socket.emit("session", session.info());
       return;
     }
-    registry.start(secret, parsed.data.name, client, size).then(
+    registry.start(secret, parsed.data.name, client, size, parsed.data.fresh ?? false).then(
       (s) => {
         session = s;
       },
@@ -152,7 +159,13 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger):
     session?.ack(socket.id, parsed.data);
   });
 
-  const known = new Set(["start", "input", "resize", "ack"]);
+  socket.on("end", () => {
+    if (!allowed("start")) return;
+    if (!session || session.state === "ended") return refuse("there is no session to end");
+    registry.end(session, END_BY_STUDENT).catch((error) => log.error({ session: session?.id, err: String(error) }, "ending a session failed"));
+  });
+
+  const known = new Set(["start", "input", "resize", "ack", "end"]);
   socket.onAny((event: unknown) => {
     if (typeof event === "string" && known.has(event)) return;
     if (allowed("any")) refuse(`unknown message "${String(event).slice(0, 40)}"`);
