@@ -324,8 +324,9 @@ int supervise(const struct sup_config *cfg) {
       fds[i_client = n++] = (struct pollfd){st.client, ev, 0};
     }
     if (st.master >= 0) {
-      int streaming = st.client >= 0 && st.client_streams && !st.paused;
-      int room = streaming ? st.out.len < OUT_HIGH : st.unread_detached < st.ring.size;
+      /* A client that streams takes the output (unless it paused, or its buffer is full); without one, the ring fills once. */
+      int streaming = st.client >= 0 && st.client_streams;
+      int room = streaming ? !st.paused && st.out.len < OUT_HIGH : st.unread_detached < st.ring.size;
       short ev = (room && st.phase != S_READY ? POLLIN : 0) | (st.in.len > 0 ? POLLOUT : 0);
       fds[i_master = n++] = (struct pollfd){st.master, ev, 0};
     }
