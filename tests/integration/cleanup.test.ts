@@ -1,13 +1,18 @@
 // Leave nothing behind: after a `playground run` killed with SIGKILL (no
 // chance to clean up), `playground rm` removes what it left and
 // `doctor --leaks` finds nothing; and 50 start/stop cycles leave no cgroup,
-// veth, mount, loop device, lease or directory behind.
+// veth, shim, loop device, lease or directory behind.
+//
+// A container's root file system is mounted in its shim's own mount
+// namespace: the host's mount table must never show it, not even while the
+// container runs (its loop device, a host-wide object, is visible then).
 import fs from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { finished } from "../fixtures/cli.ts";
 import { makePlayground, waitFor, type Playground } from "../fixtures/containers.ts";
 import { processAlive } from "../../server/engine/process/liveness.ts";
+import { shimsUnder } from "../fixtures/shim-container.ts";
 
 let pg: Playground;
 
@@ -19,7 +24,7 @@ afterAll(async () => {
   await pg?.teardown();
 });
 
-/** What the kernel shows of the playground: its cgroups, veths, mounts under the data dir. */
+/** What the kernel shows of the playground: its cgroups and veths, and the mounts, loop devices and shims of its data dir. */
 async function kernelTraces(dataDir: string) {
   const cgroups: string[] = [];
   for (const tree of await fs.readdir("/sys/fs/cgroup")) {
@@ -35,18 +40,30 @@ async function kernelTraces(dataDir: string) {
     const backing = await fs.readFile(`/sys/block/${loop}/loop/backing_file`, "utf8").catch(() => "");
     if (backing.includes(dataDir)) loopFiles.push(`${loop}: ${backing.trim()}`);
   }
+  const shims = await shimsUnder(dataDir);
   const containers = await fs.readdir(path.join(dataDir, "containers")).catch(() => []);
-  return { cgroups, mounts, veths, loopFiles, containers };
+  return { cgroups, mounts, veths, loopFiles, shims, containers };
 }
+
+const NOTHING = { cgroups: [], mounts: [], veths: [], loopFiles: [], shims: [], containers: [] };
 
 describe("cleanup", () => {
   it("after a run killed with SIGKILL, rm removes every leftover and doctor --leaks is empty", async () => {
     const child = pg.sandbox.spawn(["run", "--name", "doomed", pg.images.busybox, "sleep", "600"], pg.settings);
     const done = finished(child);
-    const pid = await waitFor("the container to run", async () => {
-      const row = (await (await pg.engine()).list()).find((c) => c.name === "doomed" && c.state === "running");
-      return row?.pid ?? undefined;
+    const doomed = await waitFor("the container to run", async () => {
+      return (await (await pg.engine()).list()).find((c) => c.name === "doomed" && c.state === "running" && c.pid !== null);
     });
+    const pid = doomed.pid!;
+    // While it runs, the checks below see its objects: its shim, its loop
+    // device, its veth, its cgroups; but no mount, on the host, ever.
+    const running = await kernelTraces(pg.sandbox.dataDir);
+    expect(running.mounts).toEqual([]);
+    expect(running.shims).toHaveLength(1);
+    expect(running.loopFiles).toHaveLength(1);
+    expect(running.veths).toContain(`pg${doomed.id.slice(0, 12)}`);
+    expect(running.cgroups.filter((c) => c.endsWith(`/${doomed.id}`)).length).toBeGreaterThan(0);
+    expect(running.containers).toEqual([doomed.id]);
     child.kill("SIGKILL");
     await done;
 
@@ -58,8 +75,7 @@ describe("cleanup", () => {
     const leaks = await pg.cli(["doctor", "--leaks"]);
     expect(leaks.code, leaks.stdout).toBe(0);
     expect(leaks.stdout).toBe("no leaks\n");
-    const traces = await kernelTraces(pg.sandbox.dataDir);
-    expect(traces).toEqual({ cgroups: [], mounts: [], veths: [], loopFiles: [], containers: [] });
+    expect(await kernelTraces(pg.sandbox.dataDir)).toEqual(NOTHING);
     expect((await pg.cli(["ps", "-a"])).stdout).not.toContain("doomed");
   });
 
@@ -67,7 +83,12 @@ describe("cleanup", () => {
     const engine = await pg.engine();
     for (let i = 0; i < 50; i++) {
       const c = await engine.run({ image: pg.images.busybox, command: ["sleep", "600"], tty: null, autoRemove: i % 2 === 0 });
-      if (i % 5 === 0) expect(processAlive(c.pid)).toBe(true);
+      if (i % 5 === 0) {
+        expect(processAlive(c.pid)).toBe(true);
+        const running = await kernelTraces(pg.sandbox.dataDir);
+        expect(running.mounts).toEqual([]);
+        expect(running.loopFiles).toHaveLength(1);
+      }
       await c.stop();
       expect((await c.exited).exitCode).toBe(137);
       if (i % 2 === 1) await engine.remove(c.id);
@@ -75,7 +96,6 @@ describe("cleanup", () => {
     expect(await engine.list({ all: true })).toEqual([]);
     expect(await engine.leaks()).toEqual([]);
     expect(await engine.db.kernelObject.count()).toBe(0);
-    const traces = await kernelTraces(pg.sandbox.dataDir);
-    expect(traces).toEqual({ cgroups: [], mounts: [], veths: [], loopFiles: [], containers: [] });
+    expect(await kernelTraces(pg.sandbox.dataDir)).toEqual(NOTHING);
   });
 });

@@ -1,104 +1,88 @@
-// The launcher and the rootfs on the real kernel: each isolation point of a
-// container, checked from inside a real Alpine container, as root.
+// The shim and the launcher on the real kernel: each isolation point of a
+// container, checked from inside a real Alpine container, as root. The
+// containers have no cgroups and no network (tests/fixtures/shim-container.ts)
+// unless a test gives them a cgroup of its own.
 import { existsSync } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RealHost } from "../../server/engine/host.ts";
-import { launch, type LaunchSpec, type Launched } from "../../server/engine/process/launcher.ts";
 import { MASKED_PATHS, READONLY_PATHS } from "../../server/engine/process/mounts.ts";
-import { createRootfs, listRootfsLoopDevices, listRootfsMounts, removeRootfs } from "../../server/engine/rootfs/rootfs.ts";
-import { unpackShiftedAlpine } from "./shifted-alpine.ts";
+import type { ShimConnection } from "../../server/engine/process/shim-connection.ts";
+import { mountsUnder } from "../../server/engine/rootfs/mountinfo.ts";
+import { listRootfsLoopDevices, rootfsPaths } from "../../server/engine/rootfs/rootfs.ts";
+import { PATH_ENV, ShimTestbed, shimsUnder, UID_BASE, type RunOptions, type TestContainer } from "../fixtures/shim-container.ts";
+import { shiftOwners, unpackShiftedAlpine } from "./shifted-alpine.ts";
 
-const UID_BASE = 100000;
-const PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-const host = new RealHost();
-
-let tmp: string;
-let dataDir: string;
-let layer: string;
+let bed: ShimTestbed;
+let alpine: string;
 let cgroupDir: string | undefined;
-const containerDirs: string[] = [];
-const launchedAll: Launched[] = [];
-let serial = 0;
 
 beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), "pg-launcher-"));
-  await fs.chmod(tmp, 0o755); // container root (host uid 100000) must reach its rootfs
-  dataDir = path.join(tmp, "data");
-  layer = path.join(tmp, "layers", "alpine");
-  await fs.mkdir(path.join(dataDir, "containers"), { recursive: true });
-  await unpackShiftedAlpine(layer, UID_BASE);
+  bed = await ShimTestbed.create("pg-launcher-");
+  alpine = path.join(bed.dir, "layers", "alpine");
+  await unpackShiftedAlpine(alpine, UID_BASE);
 });
 
 afterAll(async () => {
-  for (const l of launchedAll) l.kill();
-  await Promise.all(launchedAll.map((l) => l.exited));
-  for (const dir of containerDirs) await removeRootfs(host, dir).catch((e) => console.error(e));
-  if (cgroupDir) await fs.rmdir(cgroupDir).catch((e) => console.error(e));
-  expect(await listRootfsMounts(dataDir)).toEqual([]);
-  expect(await listRootfsLoopDevices(tmp)).toEqual([]);
-  await fs.rm(tmp, { recursive: true, force: true });
+  await bed.endAll();
+  if (cgroupDir) await fs.rmdir(cgroupDir);
+  expect(await shimsUnder(bed.dir)).toEqual([]);
+  expect(await listRootfsLoopDevices(bed.dir)).toEqual([]);
+  expect(await mountsUnder(bed.dir)).toEqual([]);
+  await fs.rm(bed.dir, { recursive: true, force: true });
 });
 
-interface RunOptions extends Partial<Omit<LaunchSpec, "argv">> {
-  sizeBytes?: number;
-  /** Keep the rootfs after exit (afterAll removes it). */
-  keep?: boolean;
-  beforeStart?: (launched: Launched) => Promise<void> | void;
+/** Runs a command in a fresh Alpine container (or one with the given layers) with pipes. */
+function run(argv: string[], options: Partial<RunOptions> = {}) {
+  return bed.run(argv, { layerDirs: [alpine], ...options });
 }
 
-async function newContainer(argv: string[], options: RunOptions) {
-  const id = `t${process.pid}x${serial++}`;
-  const containerDir = path.join(dataDir, "containers", id);
-  containerDirs.push(containerDir);
-  const rootfs = await createRootfs(host, { containerDir, layerDirs: [layer], sizeBytes: options.sizeBytes ?? 64 * 1024 ** 2, uidBase: UID_BASE });
-  const { sizeBytes: _s, keep: _k, beforeStart: _b, ...spec } = options;
-  const launched = await launch(host, {
-    id,
-    rootfs: rootfs.merged,
-    hostname: "pgtest",
-    argv,
-    env: [PATH_ENV, "HOME=/root"],
-    cwd: "/",
-    user: { uid: 0, gid: 0 },
-    uidBase: UID_BASE,
-    uidCount: 65536,
-    cgroupProcsFiles: [],
-    cgroupMounts: [],
-    files: [],
-    tty: null,
-    ...spec,
-  });
-  launchedAll.push(launched);
-  return { id, containerDir, rootfs, launched };
-}
-
-/** Runs a command in a fresh container with pipes; resolves with its output and exit status. */
-async function run(argv: string[], options: RunOptions = {}) {
-  const c = await newContainer(argv, options);
-  const child = c.launched.child!;
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d) => (stdout += d));
-  child.stderr!.on("data", (d) => (stderr += d));
-  const closed = new Promise((resolve) => child.once("close", resolve));
-  child.stdin!.end();
-  await options.beforeStart?.(c.launched);
-  await c.launched.start();
-  const status = await c.launched.exited;
-  await closed;
-  if (!options.keep) await removeRootfs(host, c.containerDir);
-  return { ...c, stdout, stderr, status };
-}
-
-/** Runs a shell script inside; fails the test on a non-zero exit. */
-async function sh(script: string, options: RunOptions = {}) {
+/** Runs a shell script inside; fails the test on any error output or a non-zero exit. */
+async function sh(script: string, options: Partial<RunOptions> = {}) {
   const r = await run(["sh", "-c", script], options);
   expect(r.stderr).toBe("");
-  expect(r.status).toEqual({ exitCode: 0 });
+  expect(r.exitCode).toBe(0);
   return r.stdout;
+}
+
+/** A layer stacked on Alpine, with these files (and symbolic links), owned by container root as the layer unpacker leaves it. */
+async function layer(name: string, files: Record<string, string>, links: Record<string, string> = {}) {
+  const dir = path.join(bed.dir, "layers", name);
+  await fs.mkdir(dir, { recursive: true });
+  for (const [file, content] of Object.entries(files)) {
+    await fs.mkdir(path.dirname(path.join(dir, file)), { recursive: true });
+    await fs.writeFile(path.join(dir, file), content, { mode: 0o755 });
+  }
+  for (const [link, target] of Object.entries(links)) {
+    await fs.mkdir(path.dirname(path.join(dir, link)), { recursive: true });
+    await fs.symlink(target, path.join(dir, link));
+  }
+  await shiftOwners(dir, UID_BASE);
+  return dir;
+}
+
+/** What a terminal has printed so far, and a promise for the moment it shows some text. */
+function terminal(container: TestContainer, connection: ShimConnection) {
+  let text = "";
+  connection.on("output", (data) => (text += data.toString("utf8")));
+  return {
+    get text() {
+      return text;
+    },
+    shows(wanted: string): Promise<void> {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (!text.includes(wanted)) return;
+          connection.off("output", check);
+          resolve();
+        };
+        connection.on("output", check);
+        // The shim sends everything the terminal held before the news of the exit.
+        container.shim.exited.then(() => (text.includes(wanted) ? resolve() : reject(new Error(`the container exited without showing ${JSON.stringify(wanted)}; it showed ${JSON.stringify(text)}`))));
+      });
+    },
+  };
 }
 
 describe("isolation, seen from inside", () => {
@@ -116,14 +100,18 @@ describe("isolation, seen from inside", () => {
   });
 
   it("is root inside a user namespace, mapped to uid 100000 outside", async () => {
-    const r = await run(["sh", "-c", "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; echo made > /root/by-root"], { keep: true });
-    expect(r.status.exitCode).toBe(0);
-    const [uid, gid, uidMap, gidMap] = r.stdout.trim().split("\n");
+    let owner: number[] = [];
+    const out = await sh("id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; echo made > /root/by-root", {
+      afterExit: async (c) => {
+        const made = await fs.stat(path.join(c.upperDir, "root", "by-root"));
+        owner = [made.uid, made.gid];
+      },
+    });
+    const [uid, gid, uidMap, gidMap] = out.trim().split("\n");
     expect([uid, gid]).toEqual(["0", "0"]);
     expect(uidMap.trim().split(/\s+/)).toEqual(["0", "100000", "65536"]);
     expect(gidMap.trim().split(/\s+/)).toEqual(["0", "100000", "65536"]);
-    const made = await fs.stat(path.join(r.rootfs.upper, "root", "by-root"));
-    expect([made.uid, made.gid]).toEqual([100000, 100000]);
+    expect(owner).toEqual([UID_BASE, UID_BASE]);
   });
 
   it("runs as a non-root image user with no capabilities left", async () => {
@@ -146,15 +134,19 @@ describe("isolation, seen from inside", () => {
     );
     // Without CAP_SYS_ADMIN, container root cannot mount.
     const r = await run(["mount", "-t", "tmpfs", "tmpfs", "/mnt"]);
-    expect(r.status.exitCode).not.toBe(0);
+    expect(r.exitCode).not.toBe(0);
   });
 
   it("entered its root with pivot_root: the host's file system is gone, not just out of reach", async () => {
     const out = await sh("cat /proc/self/mountinfo");
-    const mountPoints = out.trim().split("\n").map((l) => l.split(" ")[4]);
+    const lines = out.trim().split("\n").map((l) => l.split(" "));
+    const mountPoints = lines.map((fields) => fields[4]);
     expect(mountPoints[0]).toBe("/"); // the overlay is the root mount, not a chroot inside the host's
-    expect(mountPoints.filter((m) => m.includes(tmp))).toEqual([]);
-    expect(out).not.toMatch(/ \/ \S+ - ext4 /); // the host's root file system is not mounted anywhere
+    expect(mountPoints.filter((m) => m.includes(bed.dir))).toEqual([]);
+    expect(out).not.toMatch(/ \/ \S+ - ext4 /); // no ext4 root: neither the host's nor the writable layer's
+    // The device of the host's root file system is mounted nowhere in the container.
+    const hostRoot = (await fs.readFile("/proc/self/mountinfo", "utf8")).split("\n").map((l) => l.split(" ")).find((fields) => fields[4] === "/")!;
+    expect(lines.filter((fields) => fields[2] === hostRoot[2])).toEqual([]);
     expect(mountPoints).toEqual(expect.arrayContaining(["/proc", "/sys", "/dev", "/dev/pts", "/dev/shm"]));
   });
 
@@ -170,9 +162,9 @@ describe("isolation, seen from inside", () => {
   });
 
   it("masks the /proc and /sys paths runc masks, and keeps kernel tunables read-only", async () => {
-    const checks = (await Promise.all(MASKED_PATHS.map(async (p) => ((await fs.stat(p).catch(() => null)) ? p : null)))).filter(Boolean) as string[];
-    expect(checks.length).toBeGreaterThan(2); // /proc/keys, /proc/timer_list, /sys/firmware … exist here
-    const out = await sh(checks.map((p) => `echo "${p} $(cat ${p} 2>/dev/null | wc -c) $(ls -A ${p} 2>/dev/null | wc -l)"`).join("; "));
+    const present = MASKED_PATHS.filter((p) => existsSync(p));
+    expect(present.length).toBeGreaterThan(2); // /proc/keys, /proc/timer_list, /sys/firmware … exist here
+    const out = await sh(present.map((p) => `echo "${p} $(cat ${p} 2>/dev/null | wc -c) $(ls -A ${p} 2>/dev/null | wc -l)"`).join("; "));
     for (const line of out.trim().split("\n")) expect(line).toMatch(/ 0 [01]$/); // empty file or empty directory
     expect(await fs.readFile("/proc/keys", "utf8").catch(() => "x")).not.toBe(""); // the host's is not empty
     const r = await run(["sh", "-c", "echo 1 > /proc/sys/vm/drop_caches; echo h > /proc/sysrq-trigger; awk '$5 ~ /^\\/proc\\// { print $5, substr($6, 1, 2) }' /proc/self/mountinfo"]);
@@ -184,7 +176,7 @@ describe("isolation, seen from inside", () => {
     for (const p of readonly) expect(modes[p]).toBe("ro");
   });
 
-  it("passes no file descriptor of the server in", async () => {
+  it("passes no file descriptor of the shim or the server in", async () => {
     expect(await sh("ls /proc/self/fd")).toBe("0\n1\n2\n3\n"); // 3 is ls's own directory handle
   });
 
@@ -197,165 +189,167 @@ describe("isolation, seen from inside", () => {
     expect(cgroup).not.toBe(await fs.readlink("/proc/self/ns/cgroup"));
   });
 
-  it("passes the environment exactly: nothing of the host or the launcher's shells", async () => {
+  it("passes the environment exactly: nothing of the host, the server or the shim", async () => {
     const r = await run(["env"], { env: [PATH_ENV, "GREETING=hello world", "X=$(reboot)"] });
     expect(r.stdout.trim().split("\n").sort()).toEqual(["GREETING=hello world", PATH_ENV, "X=$(reboot)"]);
   });
 
-  it("starts in the working directory and binds its own /etc files", async () => {
+  it("starts in the working directory, and writes its own /etc files into its writable layer", async () => {
+    const upper: Record<string, string | number> = {};
     const r = await run(["sh", "-c", "pwd; cat /etc/hosts /etc/hostname; echo 1.2.3.4 extra >> /etc/hosts"], {
       cwd: "/tmp",
       files: [
         { path: "/etc/hosts", content: "127.0.0.1 localhost\n10.9.0.2 pgtest\n" },
         { path: "/etc/hostname", content: "pgtest\n" },
       ],
-      keep: true,
+      afterExit: async (c) => {
+        upper.hosts = await fs.readFile(path.join(c.upperDir, "etc", "hosts"), "utf8");
+        upper.hostname = await fs.readFile(path.join(c.upperDir, "etc", "hostname"), "utf8");
+        // Written by the container's own root (host uid 100000), not by host root.
+        upper.owner = (await fs.stat(path.join(c.upperDir, "etc", "hosts"))).uid;
+      },
     });
     expect(r.stderr).toBe("");
     expect(r.stdout).toBe("/tmp\n127.0.0.1 localhost\n10.9.0.2 pgtest\npgtest\n");
-    // The image's own /etc/hosts is untouched; the container wrote to its bound copy.
-    expect(await fs.readFile(path.join(layer, "etc", "hosts"), "utf8")).not.toContain("pgtest");
-    const bound = await fs.readFile(path.join(r.containerDir, "run", "0-hosts"), "utf8");
-    expect(bound).toContain("1.2.3.4 extra");
+    // The container's copy, with its own change, is in its writable layer; the image's is untouched.
+    expect(upper).toEqual({ hosts: "127.0.0.1 localhost\n10.9.0.2 pgtest\n1.2.3.4 extra\n", hostname: "pgtest\n", owner: UID_BASE });
+    expect(await fs.readFile(path.join(alpine, "etc", "hosts"), "utf8")).not.toContain("pgtest");
   });
 
-  it("does not follow a symbolic link of the image when binding /etc files", async () => {
-    // An image whose /etc/resolv.conf points at a host path must not make the launcher write there.
-    const victim = path.join(tmp, "victim");
-    await fs.writeFile(victim, "untouched");
-    await fs.chown(victim, UID_BASE, UID_BASE);
-    const first = await run(["sh", "-c", `ln -sf ${victim} /etc/resolv.conf`], { keep: true });
-    expect(first.status.exitCode).toBe(0);
-    // Reuse that container's writable layer, where the link now lives.
-    const layers = [layer, first.rootfs.upper];
-    const containerDir = path.join(dataDir, "containers", `t${process.pid}x${serial++}`);
-    containerDirs.push(containerDir);
-    const rootfs = await createRootfs(host, { containerDir, layerDirs: layers, sizeBytes: 8 * 1024 ** 2, uidBase: UID_BASE });
-    expect(await fs.readlink(path.join(rootfs.merged, "etc", "resolv.conf"))).toBe(victim);
-    const launched = await launch(host, {
-      id: "symlink",
-      rootfs: rootfs.merged,
-      hostname: "pgtest",
-      argv: ["cat", "/etc/resolv.conf"],
-      env: [PATH_ENV],
-      cwd: "/",
-      user: { uid: 0, gid: 0 },
-      uidBase: UID_BASE,
-      uidCount: 65536,
-      cgroupProcsFiles: [],
-      cgroupMounts: [],
+  it("replaces a symbolic link the image put at an /etc file, rather than writing through it", async () => {
+    // The image's /etc/resolv.conf points at `victim`, a path that names a
+    // file of the image and, on the host, a file of the test's own: written
+    // through the link, one of them would change.
+    const victim = path.join(bed.dir, "victim");
+    await fs.writeFile(victim, "untouched\n");
+    const linked = await layer("resolv-link", { [victim]: "untouched\n" }, { "etc/resolv.conf": victim });
+    let atGate = "";
+    const upper: Record<string, unknown> = {};
+    const r = await run(["sh", "-c", `cat /etc/resolv.conf ${victim}`], {
+      layerDirs: [alpine, linked],
       files: [{ path: "/etc/resolv.conf", content: "nameserver 192.0.2.53\n" }],
-      tty: null,
+      atGate: async (c) => {
+        atGate = await fs.readlink(c.seenByShim(path.join(rootfsPaths(c.containerDir).merged, "etc", "resolv.conf")));
+      },
+      afterExit: async (c) => {
+        const written = await fs.lstat(path.join(c.upperDir, "etc", "resolv.conf"));
+        upper.regularFile = written.isFile();
+        upper.content = await fs.readFile(path.join(c.upperDir, "etc", "resolv.conf"), "utf8");
+        upper.victimCopied = existsSync(path.join(c.upperDir, victim));
+      },
     });
-    launchedAll.push(launched);
-    let out = "";
-    launched.child!.stdout!.on("data", (d) => (out += d));
-    await launched.start();
-    expect(await launched.exited).toEqual({ exitCode: 0 });
-    expect(out).toBe("nameserver 192.0.2.53\n");
-    expect(await fs.readFile(victim, "utf8")).toBe("untouched");
-    await removeRootfs(host, containerDir);
+    expect(atGate).toBe(victim); // the image's link was there until the gate
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("nameserver 192.0.2.53\nuntouched\n");
+    expect(upper).toEqual({ regularFile: true, content: "nameserver 192.0.2.53\n", victimCopied: false });
+    expect(await fs.readFile(victim, "utf8")).toBe("untouched\n");
+    expect(await fs.readlink(path.join(linked, "etc", "resolv.conf"))).toBe(victim);
   });
 });
 
 describe("limits and lifecycle", () => {
   it("fails a write past the writable layer's size cap with ENOSPC", async () => {
     const r = await run(["sh", "-c", "dd if=/dev/zero of=/big bs=1M count=32"], { sizeBytes: 8 * 1024 ** 2 });
-    expect(r.status.exitCode).not.toBe(0);
+    expect(r.exitCode).not.toBe(0);
     expect(r.stderr).toContain("No space left on device");
   });
 
-  it("passes the exit status through", async () => {
-    expect((await run(["sh", "-c", "exit 7"])).status).toEqual({ exitCode: 7 });
-    const missing = await run(["no-such-command"]);
-    expect(missing.status.exitCode).toBe(127);
-    const badDir = await run(["true"], { cwd: "/no/such/dir" });
-    expect(badDir.status.exitCode).toBe(125);
-    expect(badDir.stderr).toContain("working directory /no/such/dir does not exist");
+  it("passes the exit status through; a missing command or working directory fails the gate", async () => {
+    expect((await run(["sh", "-c", "exit 7"])).exitCode).toBe(7);
+
+    const missing = await bed.launch({ layerDirs: [alpine] });
+    await expect(missing.start({ argv: ["no-such-command"] })).rejects.toThrow('exec: "no-such-command": executable file not found in $PATH');
+    expect(await missing.shim.exited).toBe(127);
+    await missing.end();
+
+    const badDir = await bed.launch({ layerDirs: [alpine] });
+    await expect(badDir.start({ argv: ["true"], cwd: "/no/such/dir" })).rejects.toThrow("working directory /no/such/dir");
+    expect(await badDir.shim.exited).toBe(125);
+    await badDir.end();
   });
 
   it("kill() ends a container whose PID 1 ignores SIGTERM", async () => {
-    const c = await newContainer(["sleep", "600"], {});
-    await c.launched.start();
-    c.launched.kill();
-    expect(await c.launched.exited).toEqual({ exitCode: 137, signal: "SIGKILL" });
-    await removeRootfs(host, c.containerDir);
+    const c = await bed.launch({ layerDirs: [alpine] });
+    await c.start({ argv: ["sleep", "600"] });
+    // PID 1 of a PID namespace gets no signal it has no handler for: SIGTERM
+    // is dropped, and the SIGKILL sent after it is what ends the container
+    // (128 + 9; had SIGTERM ended it, the status would be 128 + 15).
+    c.shim.kill("SIGTERM");
+    c.shim.kill();
+    expect(await c.shim.exited).toBe(137);
+    await c.end();
   });
 
   it("enters its cgroup before any container code runs, and sees it read-only", async () => {
-    // A group of the test's own, outside playground/ (which `playground rm` in other tests sweeps).
+    // A group of the test's own, outside playground/ (which `playground rm` in other tests sweeps). cgroup v1, as this host has.
     cgroupDir = `/sys/fs/cgroup/pids/pg-launcher-test-${process.pid}`;
     await fs.mkdir(cgroupDir, { recursive: true });
     await fs.writeFile(path.join(cgroupDir, "pids.max"), "77");
+    let atGate: number[] = [];
+    let pid = 0;
     const r = await run(["sh", "-c", "cat /proc/self/cgroup | grep pids; cat /sys/fs/cgroup/pids/pids.max; echo 5 > /sys/fs/cgroup/pids/pids.max"], {
       cgroupProcsFiles: [path.join(cgroupDir, "cgroup.procs")],
       cgroupMounts: [{ source: cgroupDir, target: "/sys/fs/cgroup/pids" }],
-      beforeStart: async (launched) => {
+      atGate: async (c) => {
         // At the gate, before the command runs, the process is already counted.
-        const procs = (await fs.readFile(path.join(cgroupDir!, "cgroup.procs"), "utf8")).trim().split("\n").map(Number);
-        expect(procs).toContain(launched.pid);
+        pid = c.shim.pid;
+        atGate = (await fs.readFile(path.join(cgroupDir!, "cgroup.procs"), "utf8")).trim().split("\n").map(Number);
       },
     });
+    expect(atGate).toContain(pid);
     expect(r.stdout).toMatch(/^\d+:pids:\/\n77\n$/); // its cgroup is the root of its cgroup namespace
     expect(r.stderr).toMatch(/Read-only file system/);
     expect(await fs.readFile(path.join(cgroupDir, "pids.max"), "utf8")).toBe("77\n");
   });
 
-  it("gives a real terminal in tty mode, and follows resizes", async () => {
-    const c = await newContainer(["sh", "-c", "[ -t 0 ] && echo tty; stty size; read x; stty size"], {
-      tty: { cols: 100, rows: 30 },
-      env: [PATH_ENV, "TERM=xterm"],
-    });
-    const pty = c.launched.pty!;
-    let out = "";
-    pty.onData((d) => (out += d));
-    await c.launched.start();
-    await until(() => out.includes("30 100"));
-    pty.resize(120, 40);
-    pty.write("\r");
-    await until(() => out.includes("40 120"));
-    expect(await c.launched.exited).toEqual({ exitCode: 0 });
-    expect(out).toMatch(/tty\r\n30 100\r\n/);
-    await removeRootfs(host, c.containerDir);
+  it("gives a real terminal of its own devpts in tty mode, held by the shim, and follows resizes", async () => {
+    const c = await bed.launch({ layerDirs: [alpine], tty: { cols: 100, rows: 30 } });
+    const screen = terminal(c, c.shim.connection);
+    await c.start({ argv: ["sh", "-c", "[ -t 0 ] && echo tty; tty; stty size; read x; stty size"], env: [PATH_ENV, "TERM=xterm"] });
+    await screen.shows("30 100");
+    c.shim.connection.resize(120, 40);
+    c.shim.connection.input("\r");
+    await screen.shows("40 120");
+    expect(await c.shim.exited).toBe(0);
+    expect(screen.text).toMatch(/tty\r\n\/dev\/pts\/0\r\n30 100\r\n/);
+    await c.end();
   });
 
-  it("shows how the container was built, step by step", async () => {
+  it("shows how the container was built, step by step, with the time of each", async () => {
     const r = await run(["true"]);
-    const commands = r.launched.steps.map((s) => s.command).join("\n");
-    for (const expected of ["uid_map", "unshare --uts --pid --net --mount --ipc --cgroup --fork", "setpriv --nnp", "pivot_root", "mount -t proc", "echo >"]) {
+    const steps = r.container.shim.steps;
+    const commands = steps.map((s) => s.command).join("\n");
+    for (const expected of ["unshare --mount --propagation private", "uid_map", "mount -t proc", "pivot_root", "prlimit", "setpriv"]) {
       expect(commands).toContain(expected);
     }
-    for (const s of r.launched.steps) expect(s.title.length).toBeGreaterThan(5);
+    for (const s of steps) {
+      expect(s.title.length).toBeGreaterThan(5);
+      expect({ step: s.title, ms: typeof s.ms === "number" && s.ms >= 0 }).toEqual({ step: s.title, ms: true });
+    }
   });
 
   it("runs no program of the image while it still holds the setup's privileges", async () => {
-    // An image whose umount (any of its usual places) would leave a mark if
-    // the setup ran it after pivot_root, as container root with every capability.
-    const trap = "#!/bin/sh\necho ran > /umount-ran\n";
-    const install = ["/bin/umount", "/sbin/umount", "/usr/bin/umount", "/usr/sbin/umount"]
-      .map((p) => `rm -f ${p}; printf '%s' '${trap}' > ${p}; chmod 755 ${p}`)
-      .join("; ");
-    const first = await run(["sh", "-c", install], { keep: true });
-    expect(first.status.exitCode).toBe(0);
-    const containerDir = path.join(dataDir, "containers", `t${process.pid}x${serial++}`);
-    containerDirs.push(containerDir);
-    const rootfs = await createRootfs(host, { containerDir, layerDirs: [layer, first.rootfs.upper], sizeBytes: 8 * 1024 ** 2, uidBase: UID_BASE });
-    const launched = await launch(host, {
-      id: "trap", rootfs: rootfs.merged, hostname: "pgtest", argv: ["true"], env: [PATH_ENV], cwd: "/", user: { uid: 0, gid: 0 },
-      uidBase: UID_BASE, uidCount: 65536, cgroupProcsFiles: [], cgroupMounts: [], files: [], tty: null,
-    });
-    launchedAll.push(launched);
-    await launched.start();
-    expect(await launched.exited).toEqual({ exitCode: 0 });
-    await expect(fs.access(path.join(rootfs.upper, "umount-ran"))).rejects.toThrow(/ENOENT/);
-    await removeRootfs(host, containerDir);
+    // A layer whose usual tools (the programs a setup done by hand would run)
+    // leave a mark when run. The mark's path names a directory both in the
+    // image and on the host, so a trap run on either side would be seen.
+    const marks = path.join(bed.dir, "trap-marks");
+    await fs.mkdir(marks);
+    const trap = `#!/bin/sh\necho "$0 $*" >> ${marks}/ran\n`;
+    const tools = ["mount", "umount", "hostname", "mkdir", "ln", "touch", "chown", "cp", "mknod", "pivot_root", "unshare", "nsenter", "setpriv", "prlimit", "env"];
+    const files: Record<string, string> = { [path.join(marks, ".keep")]: "" };
+    for (const dir of ["/bin", "/sbin", "/usr/bin", "/usr/sbin"]) for (const tool of tools) files[path.join(dir, tool)] = trap;
+    const trapped = await layer("trap", files);
+
+    const marksInside = (c: TestContainer) => fs.readFile(path.join(c.upperDir, marks, "ran"), "utf8").catch((e: NodeJS.ErrnoException) => e.code);
+    let mark: string | undefined;
+    const r = await run(["true"], { layerDirs: [alpine, trapped], afterExit: async (c) => void (mark = await marksInside(c)) });
+    expect(r.exitCode).toBe(0);
+    expect(mark).toBe("ENOENT");
+    expect(existsSync(path.join(marks, "ran"))).toBe(false);
+
+    // The trap is armed: the image's mount, run as a command, leaves its mark.
+    const armed = await run(["mount"], { layerDirs: [alpine, trapped], afterExit: async (c) => void (mark = await marksInside(c)) });
+    expect(armed.exitCode).toBe(0);
+    expect(mark).toMatch(/\/mount \n$/);
   });
 });
-
-async function until(condition: () => boolean, ms = 5000) {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
