@@ -103,7 +103,11 @@ int main(int argc, char **argv) {
   }
   signal(SIGPIPE, SIG_IGN);
   if (fcntl(3, F_GETFD) >= 0) client = 3;
-  if (plan_load(argv[2], &plan) < 0) abandon("the plan could not be read (see the shim's log)");
+  if (plan_load(argv[2], &plan) < 0) {
+    char message[600];
+    snprintf(message, sizeof message, "the plan could not be read: %s", last_message);
+    abandon(message);
+  }
   if (plan.log_file) {
     int fd = open(plan.log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd >= 0) log_fd = fd;
@@ -119,7 +123,11 @@ int main(int argc, char **argv) {
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync_pair) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fd_pair) < 0)
     abandon("socketpair failed");
 
-  if (run_host_phase(&plan, client, make_child, release_child) < 0) abandon("building the container failed (see the shim's log)");
+  if (run_host_phase(&plan, client, make_child, release_child) < 0) {
+    char message[600];
+    snprintf(message, sizeof message, "building the container failed: %s", last_message);
+    abandon(message);
+  }
   await_gate();
   int master = -1;
   if (plan.tty && (master = receive_master()) < 0) abandon("the container's terminal did not arrive");

@@ -117,6 +117,8 @@ void container_main(const struct plan *plan, int sync_fd, int pass_fd, const voi
 
 uint64_t now_us(void);
 extern int log_fd;
+/* The last message logged: what a failure reports to the client. */
+extern char last_message[512];
 void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int write_file(const char *path, const char *text);
 int write_all(int fd, const void *data, size_t len);

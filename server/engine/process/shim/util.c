@@ -17,6 +17,7 @@ uint64_t now_us(void) {
 }
 
 int log_fd = 2;
+char last_message[512];
 
 /* Messages go to the shim's log (its stderr unless the plan names a log file). */
 void logmsg(const char *fmt, ...) {
@@ -26,6 +27,7 @@ void logmsg(const char *fmt, ...) {
   vsnprintf(line, sizeof line, fmt, ap);
   va_end(ap);
   dprintf(log_fd, "pg-shim[%d]: %s\n", getpid(), line);
+  snprintf(last_message, sizeof last_message, "%s", line);
 }
 
 int write_all(int fd, const void *data, size_t len) {
