@@ -4,6 +4,7 @@ import path from "node:path";
 import { z } from "zod";
 import { Cpus, IoRate, Memory, PidsLimit, sizeText, WritableLayerSize, type ContainerLimits } from "./common/limits.ts";
 import { FAILPOINTS, type Failpoint } from "./engine/lifecycle/failpoints.ts";
+import { parseAllowed, type AllowedDestination } from "./engine/network/egress.ts";
 
 const duration = z.coerce.number().int().positive();
 const csv = z
@@ -35,7 +36,11 @@ const schema = z.object({
     .union([z.literal(""), z.enum(FAILPOINTS)])
     .optional()
     .transform((v) => v || undefined),
-  PLAYGROUND_UPLINK: z.string().optional(),
+  // What containers may reach: the internet only, or nothing; and exceptions a class needs (CIDR[:PORT],…).
+  PLAYGROUND_EGRESS: z.enum(["internet", "none"]).default("internet"),
+  PLAYGROUND_EGRESS_ALLOW: csv.default([]),
+  // DNS servers for the containers (IPv4, comma-separated); the host's when unset.
+  PLAYGROUND_DNS: csv.pipe(z.array(z.ipv4({ message: "expected IPv4 addresses" }))).default([]),
   // 0 picks any free port (the tests do); the log's "listening" line says which.
   PLAYGROUND_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   PLAYGROUND_HOST: z.string().default("0.0.0.0"),
@@ -66,8 +71,10 @@ export interface Config {
     writableLayerBytes: number;
     /** The system-call filter every container runs under, or none. */
     seccomp: "default" | "unconfined";
-    /** Interface NAT sends traffic out of; detected from the default route when unset. */
-    uplink?: string;
+    /** What containers may reach beyond the bridge. */
+    egress: { mode: "internet" | "none"; allow: AllowedDestination[] };
+    /** DNS servers for containers; empty: the host's. */
+    dns: string[];
   };
   web: {
     port: number;
@@ -112,7 +119,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ioIops: e.PLAYGROUND_IO_IOPS,
       writableLayerBytes: e.PLAYGROUND_WRITABLE_LAYER_SIZE,
       seccomp: e.PLAYGROUND_SECCOMP,
-      uplink: e.PLAYGROUND_UPLINK,
+      egress: { mode: e.PLAYGROUND_EGRESS, allow: parseAllowList(e.PLAYGROUND_EGRESS_ALLOW) },
+      dns: e.PLAYGROUND_DNS,
     },
     web: {
       port: e.PLAYGROUND_PORT,
@@ -131,4 +139,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.PLAYGROUND_LOG_LEVEL,
     failpoint: e.PLAYGROUND_FAILPOINT,
   };
+}
+
+function parseAllowList(entries: string[]): AllowedDestination[] {
+  return entries.map((entry) => {
+    try {
+      return parseAllowed(entry);
+    } catch (error) {
+      throw new Error(`invalid setting PLAYGROUND_EGRESS_ALLOW: ${(error as Error).message}`);
+    }
+  });
 }

@@ -171,8 +171,9 @@ export class Engine {
     this.network = new ContainerNetwork({
       db,
       lockDir: config.dataDir,
-      uplink: config.container.uplink,
       subnetSetting: SETTING_SUBNET,
+      egress: config.container.egress,
+      dns: config.container.dns,
     });
   }
 
@@ -510,7 +511,7 @@ export class Engine {
       case "cgroup":
         return this.cgroups.open(name).destroy(this.host);
       case "veth":
-        return this.network.removeVeth(this.host, name);
+        return this.network.removeVeth(this.host, id, name);
       case "ip":
         return; // a lease is only a row: striking it out frees the address
       case "rootfs":

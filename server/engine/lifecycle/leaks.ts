@@ -20,7 +20,7 @@ import { listRootfsLoopDevices } from "../rootfs/rootfs.ts";
 import { unmountRootfs } from "../rootfs/unmount.ts";
 
 export interface Leak {
-  kind: "cgroup" | "veth" | "bridge" | "nat" | "mount" | "loop" | "dir" | "lease";
+  kind: "cgroup" | "veth" | "bridge" | "firewall" | "forward-rule" | "mount" | "loop" | "dir" | "lease";
   /** The object: cgroup id, interface name, mount point, /dev/loopN, directory, address. */
   name: string;
   /** The container it was made for, when known. */
@@ -54,16 +54,13 @@ export async function findLeaks(scope: LeakScope): Promise<Leak[]> {
       leaks.push({ kind: "veth", name: veth, containerId: id, description: `veth ${veth}` });
     }
   }
+  // The bridge, its firewall and forwarding rules belong to the network as a
+  // whole: while the record holds the network they are in use, else left over.
   const networkRecorded = (await scope.network.recordedSubnet()) !== undefined;
-  if (net.bridge && !networkRecorded) {
-    leaks.push({ kind: "bridge", name: net.bridge, description: `bridge ${net.bridge} (no container network in the record)` });
-  }
-  const ourComment = `playground:${scope.network.bridge}`;
-  for (const rule of net.natRules) {
-    // Rules of our bridge are the network's while the record holds it; any
-    // other playground rule (another bridge's, an empty table) is a leftover.
-    if (networkRecorded && rule.includes(ourComment)) continue;
-    leaks.push({ kind: "nat", name: rule, description: `NAT rule: ${rule}` });
+  if (!networkRecorded) {
+    if (net.bridge) leaks.push({ kind: "bridge", name: net.bridge, description: `bridge ${net.bridge} (no container network in the record)` });
+    for (const table of net.firewall) leaks.push({ kind: "firewall", name: table, description: `firewall table ${table}` });
+    for (const rule of net.forwardRules) leaks.push({ kind: "forward-rule", name: rule, description: `forwarding rule: ${rule}` });
   }
 
   for (const point of await mountsUnder(scope.containersDir)) {
@@ -98,7 +95,7 @@ export async function findLeaks(scope: LeakScope): Promise<Leak[]> {
 }
 
 /** Removal order: processes first (cgroups), then cables, then file systems, then what they sat on. */
-const ORDER: Leak["kind"][] = ["cgroup", "veth", "mount", "loop", "dir", "lease", "nat", "bridge"];
+const ORDER: Leak["kind"][] = ["cgroup", "veth", "mount", "loop", "dir", "lease", "forward-rule", "firewall", "bridge"];
 
 export function inRemovalOrder(leaks: Leak[]): Leak[] {
   return [...leaks].sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
@@ -123,8 +120,10 @@ export async function removeLeak(scope: LeakScope, leak: Leak): Promise<void> {
     case "lease":
       await scope.db.kernelObject.deleteMany({ where: { kind: "ip", name: leak.name } });
       return;
-    case "nat":
-      return removeLeftovers(host, { veths: [], natRules: [leak.name] });
+    case "forward-rule":
+      return removeLeftovers(host, { forwardRules: [leak.name] });
+    case "firewall":
+      return removeLeftovers(host, { firewall: [leak.name] });
     case "bridge":
       return; // ContainerNetwork.teardown() removes it, once nothing is plugged in
   }

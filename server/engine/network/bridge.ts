@@ -1,20 +1,26 @@
 // The bridge: a virtual Ethernet switch inside the host kernel. Each
 // container's veth cable plugs into it; the bridge also has an address of its
 // own on the containers' subnet, so to the containers it is their router
-// (their default gateway). From there the host forwards their traffic to the
-// uplink, with NAT (nat.ts).
+// (their default gateway). From there the host forwards their traffic out,
+// through the playground's firewall (firewall.ts).
 import fs from "node:fs/promises";
 import { commandLine, HostError, type Host } from "../host.ts";
-import { detectNatBackend, ruleComment, type NatBackend } from "./nat.ts";
-import { findUplink, hostRoutesAndAddresses } from "./routes.ts";
+import { attachedNetworks, type EgressPolicy } from "./egress.ts";
+import { applyFirewall, removeFirewall, type FirewallPlan } from "./firewall.ts";
+import { ensureForwardAllowed, listForwardRules, removeForwardRules, ruleComment } from "./forward-policy.ts";
+import { hostRoutesAndAddresses } from "./routes.ts";
 import { conflictsWithHost, formatIPv4, gatewayOf, parseCidr, pickSubnet, prefixOf } from "./subnet.ts";
 import { checkInterfaceName, DEFAULT_BRIDGE, type BridgeNetwork } from "./types.ts";
 
 export interface BridgeOptions {
   /** The bridge's name; "pg0" unless a test wants its own. */
   bridge?: string;
-  /** How NAT rules are made; detected (iptables, else nft) when absent. */
-  nat?: NatBackend;
+  /** The subnet the record holds for it, if any. */
+  subnet?: string;
+  /** What the containers may reach (egress.ts). */
+  egress: EgressPolicy;
+  /** Containers plugged in already (their anti-spoofing entries are part of the firewall made anew). */
+  ports?: FirewallPlan["ports"];
   /** Where the host's resolvers are listed, which the subnet must not cover (unit tests point it at a fixture). */
   resolvConfFile?: string;
 }
@@ -41,35 +47,29 @@ async function readBridge(host: Host, bridge: string): Promise<IpLink | undefine
 
 /**
  * Make sure the containers' bridge exists, is up, has its gateway address,
- * and that the host forwards and NATs its traffic. Adds only what is missing,
- * so it is safe to call before every container start.
+ * and that the host forwards its traffic through the playground's firewall
+ * (firewall.ts: NAT, the walls, the egress policy, anti-spoofing). The
+ * firewall is made anew each time, in one transaction, so a changed policy
+ * takes effect; the bridge and address only when missing.
  *
- * `subnet` is the one the record holds, if any. The kernel is the truth: an
- * existing bridge keeps the subnet it has. A recorded subnet is reused for a
- * new bridge unless the host has meanwhile started using part of it (a new
- * VPN route, say); then a fresh one is picked. The caller records whatever
- * comes back.
+ * `options.subnet` is the one the record holds, if any. The kernel is the
+ * truth: an existing bridge keeps the subnet it has. A recorded subnet is
+ * reused for a new bridge unless the host has meanwhile started using part of
+ * it (a new VPN route, say); then a fresh one is picked. The caller records
+ * whatever comes back.
  */
-export async function ensureBridge(
-  host: Host,
-  subnet?: string,
-  uplinkOverride?: string,
-  options: BridgeOptions = {},
-): Promise<BridgeNetwork> {
+export async function ensureBridge(host: Host, options: BridgeOptions): Promise<BridgeNetwork> {
   const bridge = checkInterfaceName(options.bridge ?? DEFAULT_BRIDGE, "bridge");
-  const uplink = checkInterfaceName(await findUplink(host, uplinkOverride), "uplink");
-  const nat = options.nat ?? (await detectNatBackend());
-
   let existing = await readBridge(host, bridge);
   const address = existing?.addr_info?.find((a) => a.family === "inet");
+  const used = await hostRoutesAndAddresses(host, options.resolvConfFile);
   let net: BridgeNetwork;
   if (address) {
     const range = parseCidr(`${address.local}/${address.prefixlen}`)!;
-    net = { bridge, subnet: `${formatIPv4(range.first)}/${address.prefixlen}`, gateway: address.local, uplink };
+    net = { bridge, subnet: `${formatIPv4(range.first)}/${address.prefixlen}`, gateway: address.local };
   } else {
-    const used = await hostRoutesAndAddresses(host, options.resolvConfFile);
-    const chosen = subnet && !conflictsWithHost(subnet, used) ? subnet : pickSubnet(used);
-    net = { bridge, subnet: chosen, gateway: gatewayOf(chosen), uplink };
+    const chosen = options.subnet && !conflictsWithHost(options.subnet, used) ? options.subnet : pickSubnet(used);
+    net = { bridge, subnet: chosen, gateway: gatewayOf(chosen) };
     if (!existing) {
       await host.exec(`create the bridge ${bridge}: a virtual switch the containers plug into`, [
         "ip", "link", "add", bridge, "type", "bridge",
@@ -85,10 +85,11 @@ export async function ensureBridge(
     await host.exec(`bring the bridge ${bridge} up`, ["ip", "link", "set", bridge, "up"]);
   }
   await host.exec(
-    "let the host route packets between the bridge and the uplink (net.ipv4.ip_forward=1; a host-wide setting, left on)",
+    "let the host route packets between the bridge and the outside (net.ipv4.ip_forward=1; a host-wide setting, left on)",
     ["sysctl", "-w", "net.ipv4.ip_forward=1"],
   );
-  await nat.ensure(host, net);
+  await applyFirewall(host, { bridge, subnet: net.subnet, egress: options.egress, attached: attachedNetworks(used.addresses, net.subnet), ports: options.ports ?? [] });
+  await ensureForwardAllowed(host, net);
   return net;
 }
 
@@ -120,17 +121,16 @@ export async function bridgePorts(host: Host, bridge: string): Promise<string[]>
 }
 
 /**
- * Remove the bridge's NAT and firewall rules and the bridge itself, unless a
- * container is still plugged in. Returns whether it was torn down. Safe to
- * repeat. ip_forward stays on: other software on the host may rely on it.
+ * Remove the firewall and the bridge, unless a container is still plugged in.
+ * Returns whether it was torn down. Safe to repeat. ip_forward stays on:
+ * other software on the host may rely on it.
  */
-export async function teardownBridge(host: Host, net: BridgeNetwork, nat?: NatBackend): Promise<boolean> {
-  checkInterfaceName(net.bridge, "bridge");
-  if ((await bridgePorts(host, net.bridge)).length > 0) return false;
-  const backend = nat ?? (await detectNatBackend());
-  const comment = ruleComment(net.bridge);
-  await backend.remove(host, (await backend.list(host)).filter((r) => r.comment === comment));
-  await removeBridge(host, net.bridge);
+export async function teardownBridge(host: Host, bridge: string): Promise<boolean> {
+  checkInterfaceName(bridge, "bridge");
+  if ((await bridgePorts(host, bridge)).length > 0) return false;
+  await removeForwardRules(host, (await listForwardRules(host)).filter((r) => r.comment === ruleComment(bridge)));
+  await removeFirewall(host);
+  await removeBridge(host, bridge);
   return true;
 }
 

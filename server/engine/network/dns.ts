@@ -33,19 +33,24 @@ function reachableFromContainer(address: string): boolean {
   return Math.floor(v4 / 2 ** 24) !== 127;
 }
 
-/** The container's /etc/resolv.conf from the host's: same servers minus unreachable ones, same search and options. */
-export function resolvConf(hostResolvConfText: string): string {
+/**
+ * The DNS servers a container asks: the ones configured for the playground
+ * (PLAYGROUND_DNS), else the host's minus those it cannot reach, else public
+ * ones. The firewall lets port 53 through to exactly these.
+ */
+export function containerResolvers(hostResolvConfText: string, configured: string[] = []): string[] {
+  if (configured.length > 0) return configured;
   const kept = nameservers(hostResolvConfText).filter(reachableFromContainer);
-  const servers = kept.length > 0 ? kept : FALLBACK_NAMESERVERS;
+  return kept.length > 0 ? kept : FALLBACK_NAMESERVERS;
+}
+
+/** The container's /etc/resolv.conf: its resolvers, with the host's search domains and options. */
+export function resolvConf(servers: string[], hostResolvConfText: string): string {
   const other = hostResolvConfText
     .split("\n")
     .map((line) => line.replace(/[#;].*/, "").trim())
     .filter((line) => /^(search|domain|options)\s/.test(line));
-  const note =
-    kept.length > 0
-      ? "# The host's DNS servers (loopback and IPv6 ones removed: the container cannot reach them)."
-      : "# The host lists only DNS servers the container cannot reach (loopback or IPv6): public ones instead.";
-  return [note, ...other, ...servers.map((s) => `nameserver ${s}`)].join("\n") + "\n";
+  return ["# Written by the playground: the DNS servers this container may ask.", ...other, ...servers.map((s) => `nameserver ${s}`)].join("\n") + "\n";
 }
 
 /**

@@ -3,7 +3,8 @@
 // live container owns; the caller subtracts what the record says is in use).
 import type { Host } from "../host.ts";
 import { bridgePorts, removeBridge } from "./bridge.ts";
-import { detectNatBackend, type NatBackend } from "./nat.ts";
+import { listFirewall, removeFirewall } from "./firewall.ts";
+import { listForwardRules, removeForwardRules } from "./forward-policy.ts";
 import { DEFAULT_BRIDGE, checkInterfaceName } from "./types.ts";
 import { detachContainer, isPlaygroundVeth } from "./veth.ts";
 
@@ -12,35 +13,35 @@ export interface NetworkLeftovers {
   veths: string[];
   /** The bridge, when it exists. */
   bridge?: string;
-  /** Every NAT or firewall rule with a "playground" comment, as the command that made it. */
-  natRules: string[];
+  /** The playground's firewall tables ("inet playground", "bridge playground"). */
+  firewall: string[];
+  /** Accept rules of ours in iptables' FORWARD chain, as the commands that made them. */
+  forwardRules: string[];
 }
 
-export async function listLeftovers(host: Host, bridge = DEFAULT_BRIDGE, nat?: NatBackend): Promise<NetworkLeftovers> {
+export async function listLeftovers(host: Host, bridge = DEFAULT_BRIDGE): Promise<NetworkLeftovers> {
   checkInterfaceName(bridge, "bridge");
   const veths = await host.exec("list the host's veth interfaces", ["ip", "-j", "link", "show", "type", "veth"]);
   const names = (JSON.parse(veths.stdout || "[]") as { ifname: string }[]).map((l) => l.ifname).filter(isPlaygroundVeth);
   const probe = await host.exec(`look for the bridge ${bridge}`, ["ip", "-j", "link", "show", "dev", bridge], { allowFailure: true });
-  const backend = nat ?? (await detectNatBackend());
   return {
     veths: names.sort(),
     bridge: probe.code === 0 ? bridge : undefined,
-    natRules: (await backend.list(host)).map((r) => r.text),
+    firewall: await listFirewall(host),
+    forwardRules: (await listForwardRules(host)).map((r) => r.text),
   };
 }
 
 /**
  * Remove the given leftovers: veths first (which unplugs them from the bridge),
- * then the rules, then the bridge if nothing else is plugged into it.
- * Rules are matched by their text against a fresh listing, so a rule that
- * changed or went meanwhile is not touched.
+ * then the forwarding rules and firewall, then the bridge if nothing else is
+ * plugged into it. Rules are matched by their text against a fresh listing,
+ * so a rule that changed or went meanwhile is not touched.
  */
-export async function removeLeftovers(host: Host, leftovers: NetworkLeftovers, nat?: NatBackend): Promise<void> {
-  for (const veth of leftovers.veths) await detachContainer(host, veth);
-  const backend = nat ?? (await detectNatBackend());
-  const wanted = new Set(leftovers.natRules);
-  await backend.remove(host, (await backend.list(host)).filter((r) => wanted.has(r.text)));
-  if (leftovers.bridge && (await bridgePorts(host, leftovers.bridge)).length === 0) {
-    await removeBridge(host, leftovers.bridge);
-  }
+export async function removeLeftovers(host: Host, leftovers: Partial<NetworkLeftovers>): Promise<void> {
+  for (const veth of leftovers.veths ?? []) await detachContainer(host, veth);
+  const wanted = new Set(leftovers.forwardRules ?? []);
+  if (wanted.size) await removeForwardRules(host, (await listForwardRules(host)).filter((r) => wanted.has(r.text)));
+  if (leftovers.firewall?.length) await removeFirewall(host);
+  if (leftovers.bridge && (await bridgePorts(host, leftovers.bridge)).length === 0) await removeBridge(host, leftovers.bridge);
 }

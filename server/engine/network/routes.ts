@@ -1,6 +1,6 @@
 // What the host's network already uses, read with iproute2's JSON output:
 // the routes and addresses a new bridge subnet must stay clear of, and the
-// interface that carries the default route (where NAT sends traffic out).
+// networks the host is on (which the egress policy closes to containers).
 import fs from "node:fs/promises";
 import type { Host } from "../host.ts";
 import { nameservers } from "./dns.ts";
@@ -8,8 +8,6 @@ import type { UsedByHost } from "./subnet.ts";
 
 interface IpRoute {
   dst: string;
-  dev?: string;
-  metric?: number;
 }
 
 interface IpAddress {
@@ -44,31 +42,4 @@ export async function hostRoutesAndAddresses(host: Host, resolvConfFile = "/etc/
   );
   const resolvers = nameservers(await fs.readFile(resolvConfFile, "utf8").catch(() => ""));
   return { routes: routes.map((r) => r.dst), addresses: [...addresses, ...resolvers.filter((n) => !n.includes(":"))] };
-}
-
-/**
- * The interface NAT sends containers' traffic out of: the one named by
- * PLAYGROUND_UPLINK, or the one carrying the host's default route (the one
- * with the lowest metric when there are several).
- */
-export async function findUplink(host: Host, override?: string): Promise<string> {
-  if (override) {
-    const probe = await host.exec("check the uplink interface exists", ["ip", "-j", "link", "show", "dev", override], {
-      allowFailure: true,
-    });
-    if (probe.code !== 0) throw new Error(`PLAYGROUND_UPLINK names "${override}", which is not a network interface of this host`);
-    return override;
-  }
-  const defaults = parseJson<IpRoute[]>(
-    (await host.exec("find the interface of the host's default route", ["ip", "-j", "-4", "route", "show", "default"])).stdout,
-    "ip route show default",
-  ).filter((r) => r.dev);
-  if (defaults.length === 0) {
-    throw new Error(
-      "this host has no default route, so there is no interface to send containers' traffic out of: " +
-        "set PLAYGROUND_UPLINK to the interface that reaches the internet",
-    );
-  }
-  defaults.sort((a, b) => (a.metric ?? 0) - (b.metric ?? 0));
-  return defaults[0].dev!;
 }

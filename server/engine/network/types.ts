@@ -8,8 +8,6 @@ export interface BridgeNetwork {
   subnet: string;
   /** The bridge's own address: every container's default route ("172.23.0.1"). */
   gateway: string;
-  /** The host interface NAT sends containers' traffic out of ("eth0"). */
-  uplink: string;
 }
 
 /** The default bridge name; tests pass their own so that runs never fight over one bridge. */
