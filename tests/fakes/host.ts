@@ -24,7 +24,7 @@ export class FakeHost implements Host {
   readonly signals: { pid: number; signal: NodeJS.Signals }[] = [];
 
   async exec(title: string, argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
-    const step = { title, command: commandLine(argv) };
+    const step = { title, command: options.shown ?? commandLine(argv) };
     this.steps.push(step);
     const result = { code: 0, stdout: "", stderr: "", ...this.answer(argv) };
     if (result.code !== 0 && !options.allowFailure) throw new HostError(step, result);

@@ -1,21 +1,24 @@
 // The network steps the engine takes, checked on a recording host: the exact
-// commands (what a student is shown), that only what is missing is added,
-// that only the playground's own rules are ever deleted, and clear errors.
+// commands (what a student is shown), the firewall's rules for the egress
+// policy, that only what is missing is made, that only the playground's own
+// rules are ever deleted, and clear errors.
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   attachContainer,
+  attachedNetworks,
   detachContainer,
-  detectNatBackend,
   ensureBridge,
-  iptablesBackend,
+  firewallRuleset,
   listLeftovers,
-  nftBackend,
+  macOf,
+  parseAllowed,
   removeLeftovers,
   teardownBridge,
   type BridgeNetwork,
+  type EgressPolicy,
 } from "../../server/engine/network/index.ts";
 import { FakeHost } from "../fakes/host.ts";
 
@@ -31,7 +34,6 @@ afterAll(async () => {
 
 const json = (value: unknown) => ({ stdout: JSON.stringify(value) });
 const missing = { code: 1, stderr: 'Device "pg0" does not exist.' };
-const defaultRoute = [{ dst: "default", gateway: "192.0.2.1", dev: "eth0" }];
 const hostRoutes = [
   { dst: "default", gateway: "192.0.2.1", dev: "eth0" },
   { dst: "192.0.2.0/24", dev: "eth0" },
@@ -42,33 +44,27 @@ const hostAddresses = [
   { ifname: "lo", addr_info: [{ family: "inet", local: "127.0.0.1", prefixlen: 8 }] },
   { ifname: "eth0", addr_info: [{ family: "inet", local: "192.0.2.2", prefixlen: 24 }] },
 ];
+const egress: EgressPolicy = { mode: "internet", resolvers: ["10.255.255.53"], allow: [] };
 
-/** A host with no bridge yet, answering the reads ensureBridge makes. */
-function freshHost(forwardPolicy = "ACCEPT"): FakeHost {
+/** A host with no bridge yet, answering the reads ensureBridge makes (no iptables: the firewall is nftables alone). */
+function freshHost(): FakeHost {
   const host = new FakeHost();
   host.answer = (argv) => {
     const cmd = argv.join(" ");
-    if (cmd === "ip -j -4 route show default") return json(defaultRoute);
     if (cmd === "ip -j -d addr show dev pg0") return missing;
     if (cmd === "ip -j -4 route show table all") return json(hostRoutes);
     if (cmd === "ip -j -4 addr show") return json(hostAddresses);
-    if (argv[0] === "iptables" && argv.includes("-C")) return { code: 1, stderr: "Bad rule (does a matching rule exist in that chain?)." };
-    if (cmd === "iptables -w -S FORWARD") return { stdout: `-P FORWARD ${forwardPolicy}\n` };
     return undefined;
   };
   return host;
 }
 
 describe("ensureBridge", () => {
-  it("creates the bridge, its gateway address, forwarding, NAT and the walls to the host, in that order", async () => {
+  it("creates the bridge, its gateway address, forwarding and the firewall, in that order", async () => {
     const host = freshHost();
-    const net = await ensureBridge(host, "172.31.0.0/16", undefined, { nat: iptablesBackend, resolvConfFile });
-    expect(net).toEqual({ bridge: "pg0", subnet: "172.31.0.0/16", gateway: "172.31.0.1", uplink: "eth0" });
-    const masquerade = "POSTROUTING -s 172.31.0.0/16 -o eth0 -m comment --comment playground:pg0 -j MASQUERADE";
-    const toEachOther = "FORWARD -i pg0 -o pg0 -m comment --comment playground:pg0 -j DROP";
-    const toHost = "INPUT -i pg0 -m comment --comment playground:pg0 -j DROP";
-    expect(host.commands).toEqual([
-      "ip -j -4 route show default",
+    const net = await ensureBridge(host, { subnet: "172.31.0.0/16", egress, resolvConfFile });
+    expect(net).toEqual({ bridge: "pg0", subnet: "172.31.0.0/16", gateway: "172.31.0.1" });
+    expect(host.commands.slice(0, 8)).toEqual([
       "ip -j -d addr show dev pg0",
       "ip -j -4 route show table all",
       "ip -j -4 addr show",
@@ -77,344 +73,175 @@ describe("ensureBridge", () => {
       "sysctl -w net.ipv6.conf.pg0.disable_ipv6=1",
       "ip link set pg0 up",
       "sysctl -w net.ipv4.ip_forward=1",
-      `iptables -w -t nat -C ${masquerade}`,
-      `iptables -w -t nat -A ${masquerade}`,
-      "iptables -w -S FORWARD",
-      `iptables -w -t filter -C ${toEachOther}`,
-      `iptables -w -t filter -I ${toEachOther}`,
-      `iptables -w -t filter -C ${toHost}`,
-      `iptables -w -t filter -I ${toHost}`,
     ]);
-    expect(host.steps.find((s) => s.command.startsWith("sysctl -w net.ipv4"))!.title).toMatch(/ip_forward=1/);
-    expect(host.steps.find((s) => s.command.startsWith("sysctl -w net.ipv6"))!.title).toMatch(/IPv6 off/);
-  });
-
-  it("adds FORWARD accept rules for the subnet only when the host's policy is DROP", async () => {
-    const host = freshHost("DROP");
-    await ensureBridge(host, "172.31.0.0/16", undefined, { nat: iptablesBackend, resolvConfFile });
-    const added = host.commands.filter((c) => / -I FORWARD /.test(c));
-    expect(added).toEqual([
-      "iptables -w -t filter -I FORWARD -d 172.31.0.0/16 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment playground:pg0 -j ACCEPT",
-      "iptables -w -t filter -I FORWARD -s 172.31.0.0/16 -m comment --comment playground:pg0 -j ACCEPT",
-      // Inserted last, so first in the chain: the subnet's accept must not let one container reach another.
-      "iptables -w -t filter -I FORWARD -i pg0 -o pg0 -m comment --comment playground:pg0 -j DROP",
-    ]);
-    expect(host.commands.some((c) => c.includes("-P FORWARD"))).toBe(false);
-  });
-
-  it("moves the container-to-container wall back on top when accepts are inserted above it later", async () => {
-    const wall = "FORWARD -i pg0 -o pg0 -m comment --comment playground:pg0 -j DROP";
-    const host = freshHost("DROP");
-    const answer = host.answer;
-    // The wall is already there (made while the policy was ACCEPT); the accepts are not.
-    host.answer = (argv) => (argv.join(" ") === `iptables -w -t filter -C ${wall}` ? undefined : answer(argv));
-    await ensureBridge(host, "172.31.0.0/16", undefined, { nat: iptablesBackend, resolvConfFile });
-    const changes = host.commands.filter((c) => / -[ID] FORWARD /.test(c));
-    expect(changes.slice(2)).toEqual([`iptables -w -t filter -D ${wall}`, `iptables -w -t filter -I ${wall}`]);
-  });
-
-  it("tolerates a kernel without IPv6 only: any other failure to turn it off on the bridge is an error", async () => {
-    const host = freshHost();
-    const answer = host.answer;
-    host.answer = (argv) =>
-      argv[0] === "sysctl" && argv[2].startsWith("net.ipv6")
-        ? { code: 255, stderr: "sysctl: permission denied on key \"net.ipv6.conf.pg0.disable_ipv6\"" }
-        : answer(argv);
-    // This machine has IPv6, so the failure is real.
-    await expect(ensureBridge(host, "172.31.0.0/16", undefined, { nat: iptablesBackend, resolvConfFile })).rejects.toThrow(
-      /permission denied/,
-    );
-    expect(host.commands.at(-1)).toBe("sysctl -w net.ipv6.conf.pg0.disable_ipv6=1");
+    // The firewall is one `nft -f`, shown to students with its whole ruleset.
+    const firewall = host.steps[8];
+    expect(firewall.command).toMatch(/^nft -f - <<'EOF'\ntable inet playground\n/);
+    expect(firewall.title).toMatch(/192\.0\.2\.0\/24/); // the host's own network is named as refused
   });
 
   it("picks a fresh subnet when the recorded one now overlaps a host route or the resolver", async () => {
     const host = freshHost();
-    const net = await ensureBridge(host, "172.23.0.0/16", undefined, { nat: iptablesBackend, resolvConfFile });
+    const net = await ensureBridge(host, { subnet: "172.23.0.0/16", egress, resolvConfFile });
     expect(net.subnet).not.toBe("172.23.0.0/16");
-    const again = await ensureBridge(freshHost(), "10.255.0.0/16", undefined, { nat: iptablesBackend, resolvConfFile });
-    expect(again.subnet).not.toBe("10.255.0.0/16");
+    const resolverHost = freshHost();
+    const other = await ensureBridge(resolverHost, { subnet: "10.255.0.0/16", egress, resolvConfFile });
+    expect(other.subnet).not.toBe("10.255.0.0/16");
   });
 
   it("keeps an existing bridge's subnet and adds nothing that is there", async () => {
-    const host = new FakeHost();
-    host.answer = (argv) => {
-      const cmd = argv.join(" ");
-      if (cmd === "ip -j -4 route show default") return json(defaultRoute);
-      if (cmd === "ip -j -d addr show dev pg0") {
-        return json([{ ifname: "pg0", flags: ["BROADCAST", "UP"], linkinfo: { info_kind: "bridge" }, addr_info: [{ family: "inet", local: "172.19.0.1", prefixlen: 16 }] }]);
-      }
-      if (cmd === "iptables -w -S FORWARD") return { stdout: "-P FORWARD ACCEPT\n" };
-      return undefined; // -C succeeds: the rule is there
-    };
-    const net = await ensureBridge(host, "172.31.0.0/16", undefined, { nat: iptablesBackend });
-    expect(net.subnet).toBe("172.19.0.0/16");
-    expect(net.gateway).toBe("172.19.0.1");
-    expect(host.commands.filter((c) => /^ip (link|addr) (add|set)|iptables .* -[AI] /.test(c))).toEqual([]);
+    const host = freshHost();
+    const answer = host.answer;
+    host.answer = (argv) =>
+      argv.join(" ") === "ip -j -d addr show dev pg0"
+        ? json([{ ifname: "pg0", flags: ["UP"], linkinfo: { info_kind: "bridge" }, addr_info: [{ family: "inet", local: "172.30.0.1", prefixlen: 16 }] }])
+        : answer(argv);
+    const net = await ensureBridge(host, { subnet: "172.31.0.0/16", egress, resolvConfFile });
+    expect(net.subnet).toBe("172.30.0.0/16");
+    expect(host.commands.some((c) => c.startsWith("ip link add") || c.startsWith("ip addr add") || c.startsWith("ip link set"))).toBe(false);
   });
 
   it("leaves alone a pg0 that is not a bridge", async () => {
-    const host = new FakeHost();
-    host.answer = (argv) =>
-      argv.join(" ") === "ip -j -d addr show dev pg0" ? json([{ ifname: "pg0", linkinfo: { info_kind: "veth" } }]) : json(defaultRoute);
-    await expect(ensureBridge(host, undefined, undefined, { nat: iptablesBackend })).rejects.toThrow(/not a bridge/);
-  });
-
-  it("explains a missing default route and a wrong PLAYGROUND_UPLINK", async () => {
-    const noRoute = new FakeHost();
-    noRoute.answer = () => json([]);
-    await expect(ensureBridge(noRoute, undefined, undefined, { nat: iptablesBackend })).rejects.toThrow(/no default route.*PLAYGROUND_UPLINK/);
-    const wrong = new FakeHost();
-    wrong.answer = () => ({ code: 1, stderr: 'Device "wlan9" does not exist.' });
-    await expect(ensureBridge(wrong, undefined, "wlan9", { nat: iptablesBackend })).rejects.toThrow(/PLAYGROUND_UPLINK names "wlan9"/);
-  });
-
-  it("uses the uplink override without looking at the default route", async () => {
     const host = freshHost();
-    const net = await ensureBridge(host, "172.31.0.0/16", "ptu1", { nat: iptablesBackend, resolvConfFile, bridge: "pgtest" });
-    expect(net.uplink).toBe("ptu1");
-    expect(net.bridge).toBe("pgtest");
-    expect(host.commands).not.toContain("ip -j -4 route show default");
-    expect(host.commands).toContain("ip link add pgtest type bridge");
+    host.answer = (argv) => (argv.join(" ") === "ip -j -d addr show dev pg0" ? json([{ ifname: "pg0", linkinfo: { info_kind: "veth" } }]) : undefined);
+    await expect(ensureBridge(host, { egress, resolvConfFile })).rejects.toThrow(/not a bridge: it is not the playground's/);
   });
 });
 
-const net: BridgeNetwork = { bridge: "pg0", subnet: "172.31.0.0/16", gateway: "172.31.0.1", uplink: "eth0" };
+describe("the firewall's rules", () => {
+  const plan = { bridge: "pg0", subnet: "172.31.0.0/16", egress, attached: ["192.0.2.0/24"], ports: [] };
+
+  it("refuses private, link-local, loopback, multicast and the host's own networks, lets DNS reach the resolvers, and NATs", () => {
+    const rules = firewallRuleset(plan);
+    for (const range of ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10", "0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4", "192.0.2.0/24"]) {
+      expect(rules).toContain(range);
+    }
+    expect(rules).toContain('iifname "pg0" ip daddr { 10.255.255.53 } meta l4proto { tcp, udp } th dport 53 accept');
+    expect(rules).toContain('iifname "pg0" ip daddr @refused reject with icmp type admin-prohibited');
+    expect(rules).toContain('ip saddr 172.31.0.0/16 oifname != "pg0" masquerade');
+    expect(rules).toContain('iifname "pg0" drop comment "nothing of the host itself"');
+    expect(rules).toContain('iifname "pg0" oifname "pg0" drop');
+    // DNS and allowed destinations come before the refusal, or they could not pass it.
+    expect(rules.indexOf("th dport 53 accept")).toBeLessThan(rules.indexOf("@refused reject"));
+  });
+
+  it("opens what PLAYGROUND_EGRESS_ALLOW names, and nothing at all with PLAYGROUND_EGRESS=none", () => {
+    const allowed = firewallRuleset({ ...plan, egress: { ...egress, allow: [parseAllowed("10.1.2.0/24:8080"), parseAllowed("10.9.9.9")] } });
+    expect(allowed).toContain('iifname "pg0" ip daddr 10.1.2.0/24 meta l4proto { tcp, udp } th dport 8080 accept');
+    expect(allowed).toContain('iifname "pg0" ip daddr 10.9.9.9/32 accept');
+    expect(allowed.indexOf("10.1.2.0/24")).toBeLessThan(allowed.indexOf("@refused reject"));
+    const none = firewallRuleset({ ...plan, egress: { ...egress, mode: "none" } });
+    expect(none).toContain('iifname "pg0" reject with icmp type admin-prohibited comment "egress: none"');
+    expect(none).not.toContain("dport 53 accept");
+  });
+
+  it("keeps the ports already plugged in when it is made anew, so anti-spoofing holds for running containers", () => {
+    const rules = firewallRuleset({ ...plan, ports: [{ veth: "pg0123456789ab", mac: macOf("172.31.0.2"), ip: "172.31.0.2" }] });
+    expect(rules).toContain('elements = { "pg0123456789ab" . 02:42:ac:1f:00:02 . 172.31.0.2 }');
+    expect(rules).toContain('iifname != @portnames accept');
+    // Replaces our tables in one transaction, whether or not they existed.
+    expect(rules.startsWith("table inet playground\ndelete table inet playground\n")).toBe(true);
+  });
+
+  it("reads the allow list strictly, and the host's attached networks without loopback or the containers' own", () => {
+    expect(parseAllowed("10.1.2.3:443")).toEqual({ cidr: "10.1.2.3/32", port: 443 });
+    expect(parseAllowed("10.1.2.99/24")).toEqual({ cidr: "10.1.2.0/24" });
+    for (const bad of ["10.1.2.3:0", "10.1.2.3:70000", "example.com", "10.1.2.3/33", ""]) expect(() => parseAllowed(bad)).toThrow(/CIDR\[:PORT\]|out of range/);
+    expect(attachedNetworks(["127.0.0.1/8", "192.0.2.2/24", "172.31.0.1/16", "10.255.255.53", "10.5.5.5/20"], "172.31.0.0/16")).toEqual(["10.5.0.0/20", "192.0.2.0/24"]);
+  });
+});
 
 describe("attachContainer / detachContainer", () => {
-  it("wires a veth pair from the bridge into the container's namespace", async () => {
+  const net: BridgeNetwork = { bridge: "pg0", subnet: "172.31.0.0/16", gateway: "172.31.0.1" };
+
+  it("plugs a veth pair into the bridge and sets up the inside, one `ip -batch` each side, with a MAC known in advance", async () => {
     const host = new FakeHost();
-    const { hostVeth } = await attachContainer(host, net, { id: "0123456789abcdef", pid: 4242, ip: "172.31.0.2" });
-    expect(hostVeth).toBe("pg0123456789ab");
-    const ns = "nsenter --target 4242 --net ip";
+    await attachContainer(host, net, { id: "0123456789abcdef", pid: 4242, ip: "172.31.0.2" });
     expect(host.commands).toEqual([
-      "ip link add pg0123456789ab type veth peer name pgi0123456789ab",
-      "ip link set pg0123456789ab master pg0",
-      "ip link set pg0123456789ab type bridge_slave isolated on",
-      "ip link set pg0123456789ab up",
-      "ip link set pgi0123456789ab netns 4242",
-      `${ns} link set pgi0123456789ab name eth0`,
-      `${ns} addr add 172.31.0.2/16 dev eth0`,
-      `${ns} link set eth0 up`,
-      `${ns} link set lo up`,
-      `${ns} route add default via 172.31.0.1`,
+      [
+        "ip link add pg0123456789ab type veth peer name eth0 address 02:42:ac:1f:00:02 netns 4242",
+        "ip link set pg0123456789ab master pg0",
+        "ip link set pg0123456789ab type bridge_slave isolated on",
+        "ip link set pg0123456789ab up",
+      ].join("\n"),
+      [
+        "nsenter --target=4242 --net ip addr add 172.31.0.2/16 dev eth0",
+        "nsenter --target=4242 --net ip link set eth0 up",
+        "nsenter --target=4242 --net ip link set lo up",
+        "nsenter --target=4242 --net ip route add default via 172.31.0.1",
+      ].join("\n"),
     ]);
-    for (const c of host.commands) expect(c.split(" ").every((w) => w.length <= 15 || !w.startsWith("pg"))).toBe(true);
   });
 
   it("removes the pair when a step fails, and reports the failure", async () => {
     const host = new FakeHost();
-    host.answer = (argv) => (argv.includes("netns") ? { code: 2, stderr: "RTNETLINK answers: Invalid argument" } : undefined);
-    await expect(attachContainer(host, net, { id: "0123456789ab", pid: 4242, ip: "172.31.0.2" })).rejects.toThrow(/Invalid argument/);
+    host.answer = (argv) => (argv.includes("nsenter") ? { code: 2, stderr: "RTNETLINK answers: File exists" } : undefined);
+    await expect(attachContainer(host, net, { id: "0123456789abcdef", pid: 4242, ip: "172.31.0.2" })).rejects.toThrow(/File exists/);
     expect(host.commands.at(-1)).toBe("ip link del pg0123456789ab");
   });
 
   it("refuses addresses outside the subnet, the gateway, and odd ids", async () => {
     const host = new FakeHost();
-    await expect(attachContainer(host, net, { id: "0123456789ab", pid: 42, ip: "192.0.2.7" })).rejects.toThrow(/not a container address/);
-    await expect(attachContainer(host, net, { id: "0123456789ab", pid: 42, ip: "172.31.0.1" })).rejects.toThrow(/not a container address/);
-    await expect(attachContainer(host, net, { id: "0", pid: 42, ip: "172.31.0.2" })).rejects.toThrow(/invalid container id/);
-    expect(host.steps).toEqual([]);
+    await expect(attachContainer(host, net, { id: "0123456789ab", pid: 4242, ip: "10.0.0.2" })).rejects.toThrow(/not a container address/);
+    await expect(attachContainer(host, net, { id: "0123456789ab", pid: 4242, ip: "172.31.0.1" })).rejects.toThrow(/not a container address/);
+    await expect(attachContainer(host, net, { id: "xyz", pid: 4242, ip: "172.31.0.2" })).rejects.toThrow(/invalid container id/);
+    expect(host.commands).toEqual([]);
   });
 
-  it("detaches idempotently and never deletes what is not a playground veth", async () => {
+  it("detaches idempotently (a veth the kernel already removed is success) and never deletes what is not a playground veth", async () => {
     const host = new FakeHost();
+    host.answer = () => ({ code: 1, stderr: "RTNETLINK answers: No such device" });
+    await detachContainer(host, "pg0123456789ab");
     host.answer = () => ({ code: 1, stderr: 'Cannot find device "pg0123456789ab"' });
     await detachContainer(host, "pg0123456789ab");
-    expect(host.commands).toEqual(["ip link del pg0123456789ab"]);
-    await expect(detachContainer(host, "pg0")).rejects.toThrow(/not a playground veth/);
-    await expect(detachContainer(host, "eth0")).rejects.toThrow(/not a playground veth/);
     host.answer = () => ({ code: 2, stderr: "RTNETLINK answers: Operation not permitted" });
-    await expect(detachContainer(host, "pg0123456789ab")).rejects.toThrow(/not permitted/);
+    await expect(detachContainer(host, "pg0123456789ab")).rejects.toThrow(/Operation not permitted/);
+    await expect(detachContainer(host, "eth0")).rejects.toThrow(/not a playground veth/);
+    await expect(detachContainer(host, "pg0")).rejects.toThrow(/not a playground veth/);
   });
 });
 
-const iptablesNat = [
-  "-P POSTROUTING ACCEPT",
-  "-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE",
-  "-A POSTROUTING -s 172.31.0.0/16 -o eth0 -m comment --comment playground:pg0 -j MASQUERADE",
-  '-A POSTROUTING -s 10.0.0.0/8 -m comment --comment "someone else" -j MASQUERADE',
-  "-A POSTROUTING -s 172.30.0.0/16 -o eth0 -m comment --comment playground:pgt1 -j MASQUERADE",
-  "-A POSTROUTING -s 10.9.0.0/16 -m comment --comment playground-ci -j MASQUERADE",
-].join("\n");
-const iptablesForward = [
-  "-P FORWARD DROP",
-  "-A FORWARD -i pg0 -o pg0 -m comment --comment playground:pg0 -j DROP",
-  "-A FORWARD -s 172.31.0.0/16 -m comment --comment playground:pg0 -j ACCEPT",
-  "-A FORWARD -j DOCKER-USER",
-].join("\n");
-const iptablesInput = [
-  "-P INPUT ACCEPT",
-  "-A INPUT -i pg0 -m comment --comment playground:pg0 -j DROP",
-  "-A INPUT -i ci0 -m comment --comment playground-ci -j DROP",
-  "-A INPUT -p tcp --dport 22 -j ACCEPT",
-].join("\n");
+describe("teardown and leftovers", () => {
+  it("keeps the bridge while a container is plugged in; otherwise takes the firewall and then the bridge", async () => {
+    const busy = new FakeHost();
+    busy.answer = (argv) => (argv.join(" ") === "ip -j link show master pg0" ? json([{ ifname: "pg0123456789ab" }]) : undefined);
+    expect(await teardownBridge(busy, "pg0")).toBe(false);
+    expect(busy.commands.some((c) => c.startsWith("nft delete") || c.startsWith("ip link del"))).toBe(false);
 
-function iptablesHost(ports: string[] = []): FakeHost {
-  const host = new FakeHost();
-  host.answer = (argv) => {
-    const cmd = argv.join(" ");
-    if (cmd === "iptables -w -t nat -S POSTROUTING") return { stdout: iptablesNat };
-    if (cmd === "iptables -w -t filter -S FORWARD") return { stdout: iptablesForward };
-    if (cmd === "iptables -w -t filter -S INPUT") return { stdout: iptablesInput };
-    if (cmd === "ip -j link show master pg0") return json(ports.map((ifname) => ({ ifname })));
-    if (cmd === "ip -j -d addr show dev pg0") return json([{ ifname: "pg0", linkinfo: { info_kind: "bridge" } }]);
-    if (cmd === "ip -j link show type veth") return json([{ ifname: "pg0123456789ab" }, { ifname: "vethabc" }, { ifname: "pgi00112233aa" }]);
-    return undefined;
-  };
-  return host;
-}
-
-describe("teardown and leftovers (iptables)", () => {
-  it("removes only the bridge's own rules (walls included), then the bridge", async () => {
-    const host = iptablesHost();
-    expect(await teardownBridge(host, net, iptablesBackend)).toBe(true);
-    const changes = host.commands.filter((c) => / -D |link del/.test(c));
-    expect(changes).toEqual([
-      "iptables -w -t nat -D POSTROUTING -s 172.31.0.0/16 -o eth0 -m comment --comment playground:pg0 -j MASQUERADE",
-      "iptables -w -t filter -D FORWARD -i pg0 -o pg0 -m comment --comment playground:pg0 -j DROP",
-      "iptables -w -t filter -D FORWARD -s 172.31.0.0/16 -m comment --comment playground:pg0 -j ACCEPT",
-      "iptables -w -t filter -D INPUT -i pg0 -m comment --comment playground:pg0 -j DROP",
-      "ip link del pg0",
-    ]);
-  });
-
-  it("keeps the bridge while a container is plugged in", async () => {
-    const host = iptablesHost(["pg0123456789ab"]);
-    expect(await teardownBridge(host, net, iptablesBackend)).toBe(false);
-    expect(host.commands.filter((c) => / -D |link del/.test(c))).toEqual([]);
-  });
-
-  it("lists every playground veth, the bridge and every playground rule (not another tool's \"playground-ci\"), and removes them", async () => {
-    const host = iptablesHost();
-    const leftovers = await listLeftovers(host, "pg0", iptablesBackend);
-    expect(leftovers).toEqual({
-      veths: ["pg0123456789ab", "pgi00112233aa"],
-      bridge: "pg0",
-      natRules: [
-        "iptables -t nat -A POSTROUTING -s 172.31.0.0/16 -o eth0 -m comment --comment playground:pg0 -j MASQUERADE",
-        "iptables -t nat -A POSTROUTING -s 172.30.0.0/16 -o eth0 -m comment --comment playground:pgt1 -j MASQUERADE",
-        "iptables -t filter -A FORWARD -i pg0 -o pg0 -m comment --comment playground:pg0 -j DROP",
-        "iptables -t filter -A FORWARD -s 172.31.0.0/16 -m comment --comment playground:pg0 -j ACCEPT",
-        "iptables -t filter -A INPUT -i pg0 -m comment --comment playground:pg0 -j DROP",
-      ],
-    });
-    host.steps.length = 0;
-    await removeLeftovers(host, leftovers, iptablesBackend);
-    expect(host.commands.filter((c) => / -D |link del/.test(c))).toEqual([
-      "ip link del pg0123456789ab",
-      "ip link del pgi00112233aa",
-      "iptables -w -t nat -D POSTROUTING -s 172.31.0.0/16 -o eth0 -m comment --comment playground:pg0 -j MASQUERADE",
-      "iptables -w -t nat -D POSTROUTING -s 172.30.0.0/16 -o eth0 -m comment --comment playground:pgt1 -j MASQUERADE",
-      "iptables -w -t filter -D FORWARD -i pg0 -o pg0 -m comment --comment playground:pg0 -j DROP",
-      "iptables -w -t filter -D FORWARD -s 172.31.0.0/16 -m comment --comment playground:pg0 -j ACCEPT",
-      "iptables -w -t filter -D INPUT -i pg0 -m comment --comment playground:pg0 -j DROP",
-      "ip link del pg0",
-    ]);
-  });
-});
-
-/** `nft -a list ruleset` as this kernel prints it, with a firewall that drops forwarding. */
-function nftRuleset(withOurs: boolean): string {
-  const ours = withOurs
-    ? `table ip playground { # handle 7
-	chain postrouting { # handle 1
-		type nat hook postrouting priority srcnat; policy accept;
-		ip saddr 172.31.0.0/16 oifname "eth0" masquerade comment "playground:pg0" # handle 2
-	}
-
-	chain forward { # handle 3
-		type filter hook forward priority filter; policy accept;
-		iifname "pg0" oifname "pg0" drop comment "playground:pg0" # handle 4
-	}
-
-	chain input { # handle 5
-		type filter hook input priority filter; policy accept;
-		iifname "pg0" drop comment "playground:pg0" # handle 6
-	}
-}
-`
-    : "";
-  const accepts = withOurs
-    ? `		ip saddr 172.31.0.0/16 accept comment "playground:pg0" # handle 9
-		ip daddr 172.31.0.0/16 ct state established,related accept comment "playground:pg0" # handle 8
-`
-    : "";
-  return `table inet filter { # handle 3
-	chain input { # handle 1
-		type filter hook input priority filter; policy drop;
-		iif "lo" accept # handle 4
-		iifname "ci0" drop comment "playground-ci" # handle 10
-	}
-
-	chain forward { # handle 2
-		type filter hook forward priority filter; policy drop;
-${accepts}		iifname "wg0" accept comment "vpn" # handle 5
-	}
-}
-${ours}`;
-}
-
-describe("nft backend", () => {
-  it("makes its own table with NAT and the walls, and accepts forwarding in a chain that drops it", async () => {
-    const host = new FakeHost();
-    host.answer = (argv) => (argv.join(" ") === "nft -a list ruleset" ? { stdout: nftRuleset(false) } : undefined);
-    await nftBackend.ensure(host, net);
-    expect(host.commands).toEqual([
-      "nft -a list ruleset",
-      "nft add table ip playground",
-      "nft add chain ip playground postrouting '{ type nat hook postrouting priority srcnat; policy accept; }'",
-      `nft add rule ip playground postrouting ip saddr 172.31.0.0/16 oifname '"eth0"' masquerade comment '"playground:pg0"'`,
-      "nft add chain ip playground forward '{ type filter hook forward priority filter; policy accept; }'",
-      `nft add rule ip playground forward iifname '"pg0"' oifname '"pg0"' drop comment '"playground:pg0"'`,
-      "nft add chain ip playground input '{ type filter hook input priority filter; policy accept; }'",
-      `nft add rule ip playground input iifname '"pg0"' drop comment '"playground:pg0"'`,
-      `nft insert rule inet filter forward ip daddr 172.31.0.0/16 ct state established,related accept comment '"playground:pg0"'`,
-      `nft insert rule inet filter forward ip saddr 172.31.0.0/16 accept comment '"playground:pg0"'`,
-    ]);
-  });
-
-  it("adds nothing that is there", async () => {
-    const host = new FakeHost();
-    host.answer = (argv) => (argv.join(" ") === "nft -a list ruleset" ? { stdout: nftRuleset(true) } : undefined);
-    await nftBackend.ensure(host, net);
-    expect(host.commands.filter((c) => /add rule|insert rule|add table/.test(c))).toEqual([]);
-  });
-
-  it("deletes its rules by handle and its table once empty, never the host's (nor another tool's \"playground-ci\")", async () => {
-    let ruleset = nftRuleset(true);
-    const host = new FakeHost();
-    host.answer = (argv) => {
-      if (argv.join(" ") === "nft -a list ruleset") {
-        const now = ruleset;
-        ruleset = nftRuleset(false) + "table ip playground { # handle 7\n\tchain postrouting { # handle 1\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t}\n}\n";
-        return { stdout: now };
-      }
+    const idle = new FakeHost();
+    idle.answer = (argv) => {
+      const cmd = argv.join(" ");
+      if (cmd === "ip -j link show master pg0") return json([]);
+      if (cmd === "ip -j -d addr show dev pg0") return json([{ ifname: "pg0", linkinfo: { info_kind: "bridge" } }]);
       return undefined;
     };
-    const rules = await nftBackend.list(host);
-    expect(rules.map((r) => r.text)).toEqual([
-      'nft add rule inet filter forward ip saddr 172.31.0.0/16 accept comment "playground:pg0"',
-      'nft add rule inet filter forward ip daddr 172.31.0.0/16 ct state established,related accept comment "playground:pg0"',
-      'nft add rule ip playground postrouting ip saddr 172.31.0.0/16 oifname "eth0" masquerade comment "playground:pg0"',
-      'nft add rule ip playground forward iifname "pg0" oifname "pg0" drop comment "playground:pg0"',
-      'nft add rule ip playground input iifname "pg0" drop comment "playground:pg0"',
-    ]);
-    host.steps.length = 0;
-    await nftBackend.remove(host, rules);
-    expect(host.commands).toEqual([
-      "nft delete rule inet filter forward handle 9",
-      "nft delete rule inet filter forward handle 8",
-      "nft delete rule ip playground postrouting handle 2",
-      "nft delete rule ip playground forward handle 4",
-      "nft delete rule ip playground input handle 6",
-      "nft -a list ruleset",
-      "nft delete table ip playground",
+    expect(await teardownBridge(idle, "pg0")).toBe(true);
+    expect(idle.commands.filter((c) => c.startsWith("nft") || c.startsWith("ip link del"))).toEqual([
+      "nft delete table inet playground",
+      "nft delete table bridge playground",
+      "ip link del pg0",
     ]);
   });
 
-  it("is the fallback only where iptables is absent", async () => {
-    expect((await detectNatBackend(async (c) => c === "iptables" || c === "nft")).name).toBe("iptables");
-    expect((await detectNatBackend(async (c) => c === "nft")).name).toBe("nft");
-    await expect(detectNatBackend(async () => false)).rejects.toThrow(/apt-get install iptables/);
+  it("lists the playground's veths, bridge and firewall tables (not another tool's), and removes them", async () => {
+    const host = new FakeHost();
+    host.answer = (argv) => {
+      const cmd = argv.join(" ");
+      if (cmd === "ip -j link show type veth") return json([{ ifname: "pg0123456789ab" }, { ifname: "vethabc" }, { ifname: "pgadmin0" }]);
+      if (cmd === "ip -j link show dev pg0") return json([{ ifname: "pg0" }]);
+      if (cmd === "nft list tables") return { stdout: "table inet playground\ntable bridge playground\ntable inet filter\ntable inet playground-ci\n" };
+      if (cmd === "ip -j link show master pg0") return json([]);
+      if (cmd === "ip -j -d addr show dev pg0") return json([{ ifname: "pg0", linkinfo: { info_kind: "bridge" } }]);
+      return undefined;
+    };
+    const leftovers = await listLeftovers(host);
+    expect(leftovers).toEqual({ veths: ["pg0123456789ab"], bridge: "pg0", firewall: ["inet playground", "bridge playground"], forwardRules: [] });
+    await removeLeftovers(host, leftovers);
+    expect(host.commands.filter((c) => / del|delete/.test(c))).toEqual([
+      "ip link del pg0123456789ab",
+      "nft delete table inet playground",
+      "nft delete table bridge playground",
+      "ip link del pg0",
+    ]);
   });
 });

@@ -1,7 +1,7 @@
 // Choosing the containers' subnet and addresses, and their DNS files: pure
 // functions, fed with what a host might report.
 import { describe, expect, it } from "vitest";
-import { hostsFile, readHostResolvConf, resolvConf } from "../../server/engine/network/dns.ts";
+import { containerResolvers, hostsFile, readHostResolvConf, resolvConf } from "../../server/engine/network/dns.ts";
 import { allocateAddress, candidateSubnets, gatewayOf, pickSubnet } from "../../server/engine/network/subnet.ts";
 
 /** Every subnet pickSubnet can return for `used`, by walking its random source. */
@@ -77,7 +77,7 @@ describe("resolvConf", () => {
       "nameserver 10.255.255.53 # office",
       "options edns0 trust-ad",
     ].join("\n");
-    const out = resolvConf(host);
+    const out = resolvConf(containerResolvers(host), host);
     expect(out.split("\n").filter((l) => !l.startsWith("#"))).toEqual([
       "search lab.example",
       "options edns0 trust-ad",
@@ -88,10 +88,15 @@ describe("resolvConf", () => {
   });
 
   it("falls back to public resolvers when the host has only loopback ones", () => {
-    const out = resolvConf("nameserver 127.0.0.53\noptions edns0\n");
+    const host = "nameserver 127.0.0.53\noptions edns0\n";
+    const out = resolvConf(containerResolvers(host), host);
     expect(out).toMatch(/nameserver 8\.8\.8\.8\nnameserver 8\.8\.4\.4\n$/);
     expect(out).not.toContain("127.0.0.53");
-    expect(resolvConf("")).toContain("nameserver 8.8.8.8");
+    expect(containerResolvers("")).toEqual(["8.8.8.8", "8.8.4.4"]);
+  });
+
+  it("uses the configured resolvers (PLAYGROUND_DNS) over the host's", () => {
+    expect(containerResolvers("nameserver 10.255.255.53\n", ["10.9.0.53"])).toEqual(["10.9.0.53"]);
   });
 
   it("reads resolved's upstream list when /etc/resolv.conf has only its stub", async () => {
