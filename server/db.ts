@@ -20,9 +20,10 @@ export function databaseFile(dataDir: string): string {
 }
 
 export async function openDb(dataDir: string): Promise<Db> {
-  // 0711: others may pass through (container root is an unprivileged host uid
-  // and must reach its rootfs below this directory) but not list it.
-  fs.mkdirSync(dataDir, { recursive: true, mode: 0o711 });
+  // 0700: nothing of the playground's state is any other host user's business.
+  // (Containers do not need to pass through: their shim opens their root for them.)
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(dataDir, 0o700);
   const file = databaseFile(dataDir);
   applyMigrations(file);
   fs.chmodSync(file, 0o600);

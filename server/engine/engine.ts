@@ -25,7 +25,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Readable, Writable } from "node:stream";
 import type { Config } from "../config.ts";
 import { openDb, type Db } from "../db.ts";
-import { detectCgroupDriver, type CgroupDriver, type CgroupLimits } from "./cgroups/index.ts";
+import { detectCgroupDriver, type Cgroup, type CgroupDriver, type CgroupLimits } from "./cgroups/index.ts";
 import { RealHost, recordSteps, type Host, type Step } from "./host.ts";
 import { ensureImage, pullImage, type PullProgressEvent } from "./image/pull.ts";
 import { RegistryClient } from "./image/registry.ts";
@@ -34,6 +34,7 @@ import type { ImageRecord } from "./image/types.ts";
 import { findLeaks, inRemovalOrder, removeLeak, type Leak, type LeakScope } from "./lifecycle/leaks.ts";
 import { failpoint, type Failpoint } from "./lifecycle/failpoints.ts";
 import { isTagAlive } from "./lifecycle/lock.ts";
+import { checkUidRange } from "./lifecycle/uid-range.ts";
 import { CONTAINER_ID, CONTAINER_NAME, newContainerId, newContainerName } from "./lifecycle/names.ts";
 import { disown, isLive, liveContainerIds, own, RUNTIME_KINDS, type ObjectKind } from "./lifecycle/record.ts";
 import { ContainerNetwork } from "./network/container-network.ts";
@@ -43,7 +44,7 @@ import { ShimContainer } from "./process/launcher.ts";
 import { processAlive } from "./process/liveness.ts";
 import { containerEnv, resolveArgv, resolveUser, resolveWorkingDir } from "./process/run-config.ts";
 import { seccompFilterFile } from "./process/seccomp/filter-file.ts";
-import { checkRootfsSpec, removeRootfs, rootfsPaths, writableLayerTemplate } from "./rootfs/rootfs.ts";
+import { checkRootfsSpec, listRootfsLoopDevices, removeRootfs, rootfsPaths, writableLayerTemplate } from "./rootfs/rootfs.ts";
 import { saveWork, WorkTooLargeError, type SavedWork } from "./rootfs/saved-work.ts";
 import { applyLayer } from "./image/layer.ts";
 
@@ -178,6 +179,7 @@ export class Engine {
   }
 
   static async open(config: Config, host: Host = new RealHost()): Promise<Engine> {
+    checkUidRange(config.uidBase, config.uidCount);
     const db = await openDb(config.dataDir);
     const cgroups = await detectCgroupDriver();
     const store = await ImageStore.open({ dataDir: config.dataDir, uidBase: config.uidBase, uidCount: config.uidCount });
@@ -292,6 +294,7 @@ export class Engine {
       try {
         await this.db.container.update({ where: { id }, data: { pid: shim.pid, shimTag: shim.shimTag } });
         crashAt("at-gate");
+        await this.limitWritableLayerIo(recordSteps(this.host, steps), cgroup, containerDir);
         await this.network.attach(recordSteps(this.host, steps), lease, shim.pid);
         crashAt("on-network");
         const user = await resolveUser(`/proc/${shim.pid}/root`, image.config.User, this.config.uidCount);
@@ -382,6 +385,21 @@ export class Engine {
     this.running.set(c.id, container);
     c.exited.finally(() => this.running.delete(c.id)).catch(() => {});
     return container;
+  }
+
+  /**
+   * Block I/O on the writable layer, capped so that one container cannot
+   * starve the host's disk (PLAYGROUND_IO_BPS, PLAYGROUND_IO_IOPS). The loop
+   * device exists once the shim has mounted the layer: it is found by its
+   * backing file.
+   */
+  private async limitWritableLayerIo(host: Host, cgroup: Cgroup, containerDir: string): Promise<void> {
+    const { ioBps, ioIops } = this.config.container;
+    if (ioBps === 0 && ioIops === 0) return;
+    const [loop] = (await listRootfsLoopDevices(containerDir)).filter((l) => l.backingFile === rootfsPaths(containerDir).image);
+    if (!loop) throw new EngineError("the writable layer's loop device was not found");
+    const device = (await fs.readFile(`/sys/block/${path.basename(loop.device)}/dev`, "utf8")).trim();
+    await cgroup.limitIo(host, device, { bps: ioBps, iops: ioIops });
   }
 
   /** The filter every container gets, and its step for the lesson (or the warning that there is none). */

@@ -32,7 +32,7 @@ export function loadTokens(dataDir: string, fromEnv: { instructor?: string; admi
     admin: valid(stored.admin) ? stored.admin : newToken(),
   };
   if (keep.instructor !== stored.instructor || keep.admin !== stored.admin) {
-    fs.mkdirSync(dataDir, { recursive: true, mode: 0o711 });
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     // Written to a temporary file first: a crash never leaves a half-written token file.
     const temp = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(temp, JSON.stringify(keep, null, 2) + "\n", { mode: 0o600 });

@@ -12,7 +12,8 @@ export type { Cgroup, CgroupDriver, CgroupLimits, CgroupStats } from "./types.ts
 export { CgroupV1Driver, type V1Hierarchy } from "./v1.ts";
 export { CgroupV2Driver } from "./v2.ts";
 
-const V1_CONTROLLERS = ["memory", "cpu", "cpuacct", "pids"];
+/** The controllers the playground uses on v1: blkio (the I/O limit) where the host mounts it. */
+const V1_CONTROLLERS = ["memory", "cpu", "cpuacct", "pids", "blkio"];
 
 /**
  * Which cgroup version the host runs, and where its trees are. A v2 root

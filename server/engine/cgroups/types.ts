@@ -31,6 +31,12 @@ export interface Cgroup {
    */
   readonly mounts: { source: string; target: string }[];
   stats(): Promise<CgroupStats>;
+  /**
+   * Limits block I/O on one device ("MAJ:MIN", the container's writable
+   * layer): bytes and operations per second, each way; 0 is no limit.
+   * Resolves false where the host offers no I/O controller.
+   */
+  limitIo(host: Host, device: string, rates: { bps: number; iops: number }): Promise<boolean>;
   /** Kill every process left in the group, wait until it is empty, remove it. Idempotent. */
   destroy(host: Host): Promise<void>;
 }

@@ -1,8 +1,12 @@
 // cgroup v1 ("legacy", and the "hybrid" layout of this machine): every
 // controller is its own tree, mounted at /sys/fs/cgroup/<controller>. A
 // container therefore gets one directory per controller we use
-// (memory, cpu, cpuacct, pids), and its process must be written into the
-// cgroup.procs file of each of them.
+// (memory, cpu, cpuacct, pids, and blkio where mounted), and its process must
+// be written into the cgroup.procs file of each of them.
+//  - blkio limits only I/O the container's processes submit themselves:
+//    direct I/O and reads. Buffered writes reach the disk later, from the
+//    kernel's flusher threads, which v1 cannot charge to the container (v2's
+//    io controller can).
 //
 // Quirks of v1 this file copes with:
 //  - cpu and cpuacct may be mounted together (/sys/fs/cgroup/cpu,cpuacct with
@@ -37,11 +41,13 @@ export interface V1Hierarchy {
   controllers: string[];
 }
 
+const REQUIRED = ["memory", "cpu", "cpuacct", "pids"];
+
 export class CgroupV1Driver implements CgroupDriver {
   readonly version = 1 as const;
 
   constructor(private readonly hierarchies: V1Hierarchy[]) {
-    for (const needed of ["memory", "cpu", "cpuacct", "pids"]) {
+    for (const needed of REQUIRED) {
       if (!hierarchies.some((h) => h.controllers.includes(needed))) {
         throw new Error(`cgroup v1 controller "${needed}" is not mounted under /sys/fs/cgroup`);
       }
@@ -57,7 +63,10 @@ export class CgroupV1Driver implements CgroupDriver {
     return new CgroupV1(
       id,
       this.hierarchies.map((h) => ({ ...h, group: path.join(h.dir, PARENT_DIR, id) })),
-      (c) => path.join(this.dirOf(c), PARENT_DIR, id),
+      (c) => {
+        const tree = this.hierarchies.find((h) => h.controllers.includes(c));
+        return tree && path.join(tree.dir, PARENT_DIR, id);
+      },
     );
   }
 
@@ -173,7 +182,7 @@ class CgroupV1 implements Cgroup {
   constructor(
     readonly id: string,
     private readonly groups: (V1Hierarchy & { group: string })[],
-    private readonly groupOf: (controller: string) => string,
+    private readonly groupOf: (controller: string) => string | undefined,
   ) {
     this.procsFiles = groups.map((g) => path.join(g.group, "cgroup.procs"));
     // Inside, each tree appears where it is on the host (/sys/fs/cgroup/memory …),
@@ -181,8 +190,18 @@ class CgroupV1 implements Cgroup {
     this.mounts = groups.map((g) => ({ source: g.group, target: path.join("/sys/fs/cgroup", path.basename(g.dir)) }));
   }
 
+  async limitIo(host: Host, device: string, rates: { bps: number; iops: number }): Promise<boolean> {
+    const blkio = this.groupOf("blkio");
+    if (!blkio) return false;
+    for (const way of ["read", "write"] as const) {
+      if (rates.bps > 0) await host.writeFile(`limit ${way}s on the writable layer to ${formatBytes(rates.bps)}/s`, path.join(blkio, `blkio.throttle.${way}_bps_device`), `${device} ${rates.bps}`);
+      if (rates.iops > 0) await host.writeFile(`limit ${way}s on the writable layer to ${rates.iops} operations/s`, path.join(blkio, `blkio.throttle.${way}_iops_device`), `${device} ${rates.iops}`);
+    }
+    return true;
+  }
+
   async stats(): Promise<CgroupStats> {
-    const memory = this.groupOf("memory");
+    const memory = this.groupOf("memory")!;
     // oom_kill in memory.oom_control counts kills (kernel 4.13+). Older
     // kernels only offer memory.failcnt: how often usage hit the limit, which
     // overcounts (reclaim often succeeds) but is the nearest signal they have.
@@ -192,8 +211,8 @@ class CgroupV1 implements Cgroup {
     return {
       memoryBytes: await readCounter(path.join(memory, "memory.usage_in_bytes")),
       memoryLimitBytes: unlimitedAsInfinity(await readCounter(path.join(memory, "memory.limit_in_bytes"))),
-      cpuUsageNs: await readCounter(path.join(this.groupOf("cpuacct"), "cpuacct.usage")),
-      pids: await readCounter(path.join(this.groupOf("pids"), "pids.current")),
+      cpuUsageNs: await readCounter(path.join(this.groupOf("cpuacct")!, "cpuacct.usage")),
+      pids: await readCounter(path.join(this.groupOf("pids")!, "pids.current")),
       oomKills,
     };
   }

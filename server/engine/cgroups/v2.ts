@@ -23,6 +23,8 @@ import {
 import { PARENT_DIR, type Cgroup, type CgroupDriver, type CgroupLimits, type CgroupStats } from "./types.ts";
 
 const CONTROLLERS = ["memory", "cpu", "pids"] as const;
+/** Used where the host offers it: the I/O limit. */
+const OPTIONAL_CONTROLLERS = ["io"] as const;
 
 export class CgroupV2Driver implements CgroupDriver {
   readonly version = 2 as const;
@@ -83,7 +85,8 @@ export class CgroupV2Driver implements CgroupDriver {
       );
     }
     const enabled = words(await readOptional(path.join(dir, "cgroup.subtree_control")));
-    const missing = CONTROLLERS.filter((c) => !enabled.includes(c));
+    const wanted = [...CONTROLLERS, ...OPTIONAL_CONTROLLERS.filter((c) => available.includes(c))];
+    const missing = wanted.filter((c) => !enabled.includes(c));
     if (missing.length === 0) return;
     await host.writeFile(
       `let the groups below ${dir} use the ${missing.join(", ")} controller${missing.length > 1 ? "s" : ""}`,
@@ -119,6 +122,19 @@ class CgroupV2 implements Cgroup {
     this.procsFiles = [path.join(group, "cgroup.procs")];
     // Inside, /sys/fs/cgroup shows only the container's own group.
     this.mounts = [{ source: group, target: "/sys/fs/cgroup" }];
+  }
+
+  async limitIo(host: Host, device: string, rates: { bps: number; iops: number }): Promise<boolean> {
+    const ioMax = path.join(this.group, "io.max");
+    if (!(await exists(ioMax))) return false;
+    const bps = rates.bps > 0 ? String(rates.bps) : "max";
+    const iops = rates.iops > 0 ? String(rates.iops) : "max";
+    await host.writeFile(
+      `limit I/O on the writable layer: ${rates.bps > 0 ? `${formatBytes(rates.bps)}/s` : "any rate"}, ${rates.iops > 0 ? `${rates.iops} operations/s` : "any number of operations"}, each way`,
+      ioMax,
+      `${device} rbps=${bps} wbps=${bps} riops=${iops} wiops=${iops}`,
+    );
+    return true;
   }
 
   async stats(): Promise<CgroupStats> {
