@@ -10,12 +10,13 @@ import type { Socket } from "socket.io-client";
 import {
   MAX_INPUT_BYTES,
   StartRequest,
+  type KeptWork,
   type SessionInfo,
   type StudentClientEvents,
   type StudentServerEvents,
 } from "../server/common/protocol.ts";
 import { BuildSteps } from "./components/build-steps.tsx";
-import { StartForm } from "./components/start-form.tsx";
+import { StartForm, type StartChoice } from "./components/start-form.tsx";
 import { StatusBar } from "./components/status-bar.tsx";
 import { TerminalView } from "./components/terminal-view.tsx";
 import { AckBatcher, splitInput } from "./lib/flow-control.ts";
@@ -37,6 +38,9 @@ const YELLOW = "\x1b[33m";
 const RESET = "\x1b[0m";
 const HIDE_CURSOR = "\x1b[?25l";
 
+/** Where this browser remembers the room's join code, once typed. */
+const CODE_KEY = "playground.joinCode";
+
 function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
@@ -50,10 +54,12 @@ export function StudentApp() {
   // A new session gets a new terminal: bumping the key remounts it.
   const [terminalKey, setTerminalKey] = useState(0);
   const [showSteps, setShowSteps] = useState(false);
+  const [codeState, setCodeState] = useState<"needed" | "wrong">();
+  const [kept, setKept] = useState<KeptWork[]>([]);
 
   // Socket handlers are registered once, so they read the current state from refs.
   const phaseRef = useRef<Phase>("connecting");
-  const nameRef = useRef("");
+  const choiceRef = useRef<StartChoice>({ name: "", code: "", fresh: false });
   const socketRef = useRef<StudentSocket>(undefined);
   const terminalRef = useRef<OpenTerminal>(undefined);
   /** Writes that arrived before the terminal was ready. */
@@ -100,13 +106,13 @@ export function StudentApp() {
   }, []);
 
   const start = useCallback(
-    (name: string) => {
-      const request = StartRequest.safeParse({ name: name.trim() || undefined });
+    (choice: StartChoice) => {
+      const request = StartRequest.safeParse({ name: choice.name.trim() || undefined, code: choice.code.trim() || undefined, fresh: choice.fresh || undefined });
       if (!request.success) {
         setFormError(`Name: ${request.error.issues[0].message}`);
         return;
       }
-      nameRef.current = name;
+      choiceRef.current = choice;
       setFormError(undefined);
       setBanner(undefined);
       setInfo(null);
@@ -140,6 +146,8 @@ export function StudentApp() {
       s.on("session", (session) => {
         const phase = phaseRef.current;
         if (session) {
+          // The code let this browser in: remember it for next time.
+          if (choiceRef.current.code.trim()) localStorage.setItem(CODE_KEY, choiceRef.current.code.trim());
           if (phase === "running") {
             // A reattach: the server replays recent output, so start from a clean screen.
             terminalRef.current?.term.reset();
@@ -157,7 +165,8 @@ export function StudentApp() {
         else if (phase === "starting") {
           // The connection dropped before the container was ready and the
           // server has no session for this browser: ask again.
-          s.emit("start", { name: nameRef.current.trim() || undefined });
+          const { name, code } = choiceRef.current;
+          s.emit("start", { name: name.trim() || undefined, code: code.trim() || undefined });
         } else if (phase === "running") {
           // The session ended while the page was away; `ended` with the
           // reason follows when the server still knows it.
@@ -166,6 +175,12 @@ export function StudentApp() {
         }
       });
       s.on("output", (data) => write(data, true));
+      s.on("joinCode", (state) => {
+        setCodeState(state);
+        // A code that worked is kept; one the server refused is forgotten.
+        if (state === "wrong") localStorage.removeItem(CODE_KEY);
+      });
+      s.on("kept", (work) => setKept(work));
       s.on("progress", (line) => {
         // A reload while the container is still starting: show its progress.
         if (phaseRef.current === "connecting") go("starting");
@@ -215,10 +230,14 @@ export function StudentApp() {
 
   const onData = useCallback((data: string) => {
     const socket = socketRef.current;
-    // Keys typed while disconnected are dropped rather than sent late to a shell in an unknown state.
-    if (!socket?.connected || phaseRef.current !== "running") return;
+    // Keys typed while disconnected are dropped rather than sent late to a shell in an unknown state;
+    // keys typed while the container starts wait for its shell (typeahead), as on a real terminal.
+    const phase = phaseRef.current;
+    if (!socket?.connected || (phase !== "running" && phase !== "starting")) return;
     for (const chunk of splitInput(data, MAX_INPUT_BYTES)) socket.emit("input", chunk);
   }, []);
+
+  const end = useCallback(() => socketRef.current?.emit("end"), []);
 
   const openSteps = useCallback(() => setShowSteps(true), []);
   const closeSteps = useCallback(() => {
@@ -234,16 +253,19 @@ export function StudentApp() {
       </main>
     );
   }
-  if (phase === "form") return <StartForm connected={connected} error={formError} onStart={start} />;
+  if (phase === "form") {
+    const remembered = typeof window === "undefined" ? "" : (localStorage.getItem(CODE_KEY) ?? "");
+    return <StartForm connected={connected} error={formError} code={codeState} rememberedCode={remembered} kept={kept} onStart={start} />;
+  }
 
   const over = phase === "ended" || phase === "failed";
   return (
     <div className="terminal-page">
-      <StatusBar info={info} connected={connected} phase={phase} onShowSteps={openSteps} />
+      <StatusBar info={info} connected={connected} phase={phase} onShowSteps={openSteps} onEnd={end} />
       {over && (
         <div className={`banner ${phase}`} role="alert" data-testid="banner">
           <span>{phase === "ended" ? <><strong>Session ended:</strong> {banner}</> : capitalize(banner ?? "")}</span>
-          <button className="primary" onClick={() => start(nameRef.current)} disabled={!connected}>
+          <button className="primary" onClick={() => start({ ...choiceRef.current, fresh: false })} disabled={!connected}>
             Start a new session
           </button>
         </div>
@@ -251,7 +273,7 @@ export function StudentApp() {
       <div className="terminal-area">
         <TerminalView
           key={terminalKey}
-          readOnly={phase !== "running"}
+          readOnly={phase !== "running" && phase !== "starting"}
           onReady={onReady}
           onData={onData}
           onResize={sendSize}

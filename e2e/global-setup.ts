@@ -32,13 +32,24 @@ function newest(target: string): number {
   return latest;
 }
 
-/** `next build`, unless the last build is newer than everything the pages are made of. */
+/**
+ * The browser tests' build of the pages, in a directory of its own (.next-e2e):
+ * it carries the test hook that lets a spec read a terminal's whole buffer
+ * (window.__term), which the production build (.next) leaves out.
+ */
+export const E2E_DIST = ".next-e2e";
+
+/** `next build` into E2E_DIST, unless the last one is newer than everything the pages are made of. */
 function buildPages(): void {
-  const built = newest(path.join(root, ".next", "BUILD_ID"));
+  const built = newest(path.join(root, E2E_DIST, "BUILD_ID"));
   const sources = ["app", "public", "server/common/protocol.ts", "next.config.mjs", "package-lock.json"];
   if (built > 0 && sources.every((source) => newest(path.join(root, source)) < built)) return;
   console.log("e2e: building the pages (next build)");
-  execFileSync("npx", ["--no-install", "next", "build"], { cwd: root, stdio: "inherit" });
+  execFileSync("npx", ["--no-install", "next", "build"], {
+    cwd: root,
+    stdio: "inherit",
+    env: { ...process.env, PLAYGROUND_NEXT_DIST: E2E_DIST, NEXT_PUBLIC_PLAYGROUND_TEST_HOOKS: "1" },
+  });
 }
 
 function tail(file: string, lines = 40): string {
@@ -113,9 +124,6 @@ export default async function globalSetup() {
   };
 
   try {
-    // mkdtemp makes it 0700; a container's root is an unprivileged host uid
-    // that must be able to pass through it to reach its root filesystem.
-    await fsp.chmod(work, 0o755);
     registry = await startRegistry();
     const images = await pushTestImages(registry.address, { only: ["alpine"] });
     await images.cleanup();
@@ -126,6 +134,7 @@ export default async function globalSetup() {
     const tokens = {
       instructor: `instructor-${crypto.randomBytes(12).toString("hex")}`,
       admin: `admin-${crypto.randomBytes(12).toString("hex")}`,
+      joinCode: `E2E${crypto.randomBytes(3).toString("hex").toUpperCase()}`,
     };
     const serverEnv = {
       PLAYGROUND_DATA_DIR: dataDir,
@@ -136,6 +145,10 @@ export default async function globalSetup() {
       PLAYGROUND_IMAGE: "alpine:latest",
       PLAYGROUND_INSTRUCTOR_TOKEN: tokens.instructor,
       PLAYGROUND_ADMIN_TOKEN: tokens.admin,
+      PLAYGROUND_JOIN_CODE: tokens.joinCode,
+      PLAYGROUND_NEXT_DIST: E2E_DIST,
+      // The tests' server leaves nothing behind when it stops.
+      PLAYGROUND_END_ON_STOP: "1",
     };
     const log = fs.openSync(logFile, "a");
     server = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], {
@@ -150,6 +163,7 @@ export default async function globalSetup() {
     process.env.PLAYGROUND_E2E_URL = url;
     process.env.PLAYGROUND_E2E_INSTRUCTOR_TOKEN = tokens.instructor;
     process.env.PLAYGROUND_E2E_ADMIN_TOKEN = tokens.admin;
+    process.env.PLAYGROUND_E2E_JOIN_CODE = tokens.joinCode;
     process.env.PLAYGROUND_E2E_DATA_DIR = dataDir;
     process.env.PLAYGROUND_E2E_SERVER_LOG = logFile;
     console.log(`e2e: server on ${url} (log: ${logFile}), registry on ${registry.address}`);

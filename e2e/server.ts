@@ -2,8 +2,9 @@
 // how to drive and read a page's terminal.
 //
 // The terminal is read through `window.__term`, the xterm.js Terminal the
-// pages expose for tests (app/components/terminal-view.tsx): its buffer holds
-// the scrollback and the screen as text, which the DOM rows do not.
+// pages expose in the tests' own build (app/components/terminal-view.tsx,
+// e2e/global-setup.ts): its buffer holds the scrollback and the screen as
+// text, which the DOM rows do not.
 import { expect, type Page } from "@playwright/test";
 import type { Terminal } from "@xterm/xterm";
 
@@ -22,6 +23,9 @@ export const server = {
   },
   get adminToken() {
     return required("PLAYGROUND_E2E_ADMIN_TOKEN");
+  },
+  get joinCode() {
+    return required("PLAYGROUND_E2E_JOIN_CODE");
   },
   get dataDir() {
     return required("PLAYGROUND_E2E_DATA_DIR");
@@ -74,9 +78,12 @@ export async function run(page: Page, command: string, timeout?: number): Promis
   return terminalText(page);
 }
 
-/** Opens the student page, starts a session under `name` and waits for a working shell. */
+/** Opens the student page, starts a session under `name` (with the room's join code) and waits for a working shell. */
 export async function startSession(page: Page, name: string): Promise<void> {
   await page.goto("/");
+  const code = page.getByLabel(/join code/i);
+  await expect(code).toBeVisible();
+  await code.fill(server.joinCode);
   await page.getByLabel(/your name/i).fill(name);
   await page.getByRole("button", { name: "Start" }).click();
   // Running (the status line shows the container) or refused (a banner says why).

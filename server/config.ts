@@ -47,6 +47,20 @@ const schema = z.object({
   PLAYGROUND_IMAGE: z.string().default("alpine:latest"),
   PLAYGROUND_INSTRUCTOR_TOKEN: z.string().min(8).optional(),
   PLAYGROUND_ADMIN_TOKEN: z.string().min(8).optional(),
+  // What students type to get a shell; generated when unset; "none" opens the room to anyone who reaches it.
+  PLAYGROUND_JOIN_CODE: z
+    .string()
+    .regex(/^(none|[A-Za-z0-9]{4,32})$/, 'expected 4 to 32 letters and digits, or "none"')
+    .optional(),
+  // Session starts per client address: a burst (a class behind one NAT), then this many a minute.
+  PLAYGROUND_START_BURST: z.coerce.number().int().min(1).default(60),
+  PLAYGROUND_START_PER_MINUTE: z.coerce.number().min(0).default(30),
+  // The names this server answers to (Host header), beside its own addresses and hostname: DNS rebinding cannot drive it.
+  PLAYGROUND_ALLOWED_HOSTS: csv.default([]),
+  PLAYGROUND_TLS_CERT: z.string().optional(),
+  PLAYGROUND_TLS_KEY: z.string().optional(),
+  // "1": a TLS proxy in front: X-Forwarded-For names the client, X-Forwarded-Proto the scheme.
+  PLAYGROUND_TRUST_PROXY: z.enum(["0", "1"]).default("0"),
   PLAYGROUND_MAX_SESSIONS: z.coerce.number().int().positive().default(50),
   PLAYGROUND_GRACE_SECONDS: duration.default(5 * 60),
   PLAYGROUND_IDLE_SECONDS: duration.default(30 * 60),
@@ -82,6 +96,13 @@ export interface Config {
     image: string;
     instructorToken?: string;
     adminToken?: string;
+    joinCode?: string;
+    /** Session starts per client address. */
+    startLimit: { burst: number; perMinute: number };
+    /** Host header values accepted beside the server's own names and addresses. */
+    allowedHosts: string[];
+    tls?: { cert: string; key: string };
+    trustProxy: boolean;
     maxSessions: number;
     graceMs: number;
     idleMs: number;
@@ -128,6 +149,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       image: e.PLAYGROUND_IMAGE,
       instructorToken: e.PLAYGROUND_INSTRUCTOR_TOKEN,
       adminToken: e.PLAYGROUND_ADMIN_TOKEN,
+      joinCode: e.PLAYGROUND_JOIN_CODE,
+      startLimit: { burst: e.PLAYGROUND_START_BURST, perMinute: e.PLAYGROUND_START_PER_MINUTE },
+      allowedHosts: e.PLAYGROUND_ALLOWED_HOSTS,
+      tls: tlsSetting(e.PLAYGROUND_TLS_CERT, e.PLAYGROUND_TLS_KEY),
+      trustProxy: e.PLAYGROUND_TRUST_PROXY === "1",
       maxSessions: e.PLAYGROUND_MAX_SESSIONS,
       graceMs: e.PLAYGROUND_GRACE_SECONDS * 1000,
       idleMs: e.PLAYGROUND_IDLE_SECONDS * 1000,
@@ -149,4 +175,10 @@ function parseAllowList(entries: string[]): AllowedDestination[] {
       throw new Error(`invalid setting PLAYGROUND_EGRESS_ALLOW: ${(error as Error).message}`);
     }
   });
+}
+
+function tlsSetting(cert: string | undefined, key: string | undefined): { cert: string; key: string } | undefined {
+  if (!cert && !key) return undefined;
+  if (!cert || !key) throw new Error("invalid setting PLAYGROUND_TLS_CERT / PLAYGROUND_TLS_KEY: set both, or neither");
+  return { cert, key };
 }

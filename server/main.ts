@@ -10,7 +10,6 @@
 // them, so an upgrade or a restart costs students nothing (a page reconnects by
 // itself). PLAYGROUND_END_ON_STOP=1 ends every session instead and leaves
 // nothing of the playground behind.
-import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { pino, type Logger } from "pino";
@@ -22,16 +21,16 @@ import { SessionRegistry } from "./sessions/registry.ts";
 import { WorkStore } from "./sessions/work-store.ts";
 import { startReaper } from "./sessions/reaper.ts";
 import { apiHandler } from "./web/http-api.ts";
-import { sendJson } from "./web/http-json.ts";
 import { instructorNamespace } from "./web/instructor.ts";
 import { sameOrigin } from "./web/origin.ts";
-import { MAX_SOCKET_MESSAGE_BYTES } from "./common/protocol.ts";
+import { MAX_SOCKET_MESSAGE_BYTES, type RoomInfo } from "./common/protocol.ts";
 import { studentNamespace } from "./web/student.ts";
-import { loadTokens } from "./web/tokens.ts";
+import { AddressLimits } from "./web/address-limits.ts";
+import { createWebServer, type RequestHandler } from "./web/http-server.ts";
+import { RequestGuard } from "./web/request-guard.ts";
+import { loadTokens, type Tokens } from "./web/tokens.ts";
 
 const rootDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-
-type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -39,7 +38,7 @@ async function main(): Promise<void> {
   const log = pino({ level: config.logLevel, base: { pid: process.pid } }, pino.destination({ dest: 1, sync: true }));
   process.on("unhandledRejection", (error) => log.error({ err: String(error) }, "unhandled rejection"));
 
-  const tokens = loadTokens(config.dataDir, { instructor: config.web.instructorToken, admin: config.web.adminToken });
+  const tokens = loadTokens(config.dataDir, { instructor: config.web.instructorToken, admin: config.web.adminToken, joinCode: config.web.joinCode });
   logTokens(log, tokens.fromFile, tokens);
 
   const engine = await Engine.open(config);
@@ -58,18 +57,13 @@ async function main(): Promise<void> {
   const stopReaper = startReaper(registry, log);
   const stopExpiry = expireKeptWork(work, log.child({ part: "work" }));
 
-  const pages = config.web.ui ? await nextHandler(config, log) : undefined;
-  const api = apiHandler({ registry, removeAll: () => engine.removeAll(), purgeWork: () => work.purge(), db: engine.db, tokens, log: log.child({ part: "api" }) });
-  const server = http.createServer((req, res) => {
-    if (api(req, res)) return;
-    if (pages) {
-      Promise.resolve(pages(req, res)).catch((error) => {
-        log.error({ err: String(error), url: req.url }, "page request failed");
-        if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
-      });
-    } else {
-      sendJson(res, 404, { error: "the web pages are turned off (PLAYGROUND_WEB_UI=0); only /api/ and socket.io are served" });
-    }
+  const guard = new RequestGuard({ allowedHosts: config.web.allowedHosts, trustProxy: config.web.trustProxy, tls: config.web.tls !== undefined });
+  const server = createWebServer({
+    api: apiHandler({ registry, removeAll: () => engine.removeAll(), purgeWork: () => work.purge(), db: engine.db, tokens, log: log.child({ part: "api" }) }),
+    pages: config.web.ui ? await nextHandler(config, log) : undefined,
+    guard,
+    tls: config.web.tls,
+    log,
   });
 
   const io = new Server(server, {
@@ -77,12 +71,20 @@ async function main(): Promise<void> {
     // Larger messages close that one connection (engine.io refuses them before
     // they are parsed); smaller ones are still checked against the schemas.
     maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES,
-    // Another web site may not open a socket to the playground from a student's browser.
-    allowRequest: (req, callback) => callback(null, sameOrigin(req)),
+    // Another web site may not open a socket to the playground from a student's
+    // browser, nor one that reached it under another name (DNS rebinding).
+    allowRequest: (req, callback) => callback(null, guard.hostAllowed(req) && sameOrigin(req)),
   });
   const cookieMaxAge = Math.round(Math.max(config.web.lifetimeMs / 1000, 24 * 3600));
-  studentNamespace(io, registry, log.child({ part: "student" }), cookieMaxAge);
-  const instructors = instructorNamespace(io, registry, tokens, log.child({ part: "instructor" }));
+  const { burst, perMinute } = config.web.startLimit;
+  studentNamespace(io, registry, log.child({ part: "student" }), cookieMaxAge, {
+    joinCode: tokens.joinCode,
+    starts: new AddressLimits(perMinute / 60, burst),
+    guesses: new AddressLimits(1 / 6, 10),
+    guard,
+  });
+  const room: RoomInfo = { joinCode: tokens.joinCode, image: config.web.image };
+  const instructors = instructorNamespace(io, registry, tokens, log.child({ part: "instructor" }), () => room);
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -90,7 +92,7 @@ async function main(): Promise<void> {
   });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.web.port;
-  log.info({ port, host: config.web.host, ui: config.web.ui, maxSessions: config.web.maxSessions }, "listening");
+  log.info({ port, host: config.web.host, tls: config.web.tls !== undefined, ui: config.web.ui, maxSessions: config.web.maxSessions }, "listening");
 
   pullDefaultImage(engine, config.web.image, log.child({ part: "pull" }));
 
@@ -187,10 +189,12 @@ function expireKeptWork(work: WorkStore, log: Logger): () => void {
   return () => clearInterval(timer);
 }
 
-/** Print the tokens that were generated (or read back from the data directory); those set in the environment are known already. */
-function logTokens(log: Logger, fromFile: { instructor: boolean; admin: boolean }, tokens: { instructor: string; admin: string; file: string }) {
+/** Print the secrets that were generated (or read back from the data directory); those set in the environment are known already. */
+function logTokens(log: Logger, fromFile: Tokens["fromFile"], tokens: Tokens) {
   if (fromFile.instructor) log.info({ instructorToken: tokens.instructor, file: tokens.file }, "instructor token (set PLAYGROUND_INSTRUCTOR_TOKEN to choose one)");
   if (fromFile.admin) log.info({ adminToken: tokens.admin, file: tokens.file }, "admin token (set PLAYGROUND_ADMIN_TOKEN to choose one)");
+  if (tokens.joinCode === null) log.warn("the room is open: anyone who can reach this server gets a shell (PLAYGROUND_JOIN_CODE=none)");
+  else if (fromFile.joinCode) log.info({ joinCode: tokens.joinCode, file: tokens.file }, "join code, for students (set PLAYGROUND_JOIN_CODE to choose one, or none to open the room)");
 }
 
 main().catch((error: unknown) => {

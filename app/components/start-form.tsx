@@ -1,18 +1,37 @@
 "use client";
-// The student's first screen: what they are about to get, an optional name, Start.
+// The student's first screen: what they are about to get, the room's join
+// code (when it has one: remembered by this browser once typed), an optional
+// name, and Start. When this browser kept files under the name typed, Start
+// brings them back, unless "start afresh" is ticked.
 import { useState, type FormEvent } from "react";
+import type { KeptWork } from "../../server/common/protocol.ts";
+import { formatBytes, formatClock } from "../lib/format.ts";
+
+export interface StartChoice {
+  name: string;
+  code: string;
+  fresh: boolean;
+}
 
 interface Props {
   connected: boolean;
   error?: string;
-  onStart(name: string): void;
+  /** The room wants a join code ("wrong": the last one sent was not it). */
+  code?: "needed" | "wrong";
+  /** The code this browser used before. */
+  rememberedCode: string;
+  kept: KeptWork[];
+  onStart(choice: StartChoice): void;
 }
 
-export function StartForm({ connected, error, onStart }: Props) {
+export function StartForm({ connected, error, code, rememberedCode, kept, onStart }: Props) {
   const [name, setName] = useState("");
+  const [joinCode, setJoinCode] = useState(rememberedCode);
+  const [fresh, setFresh] = useState(false);
+  const mine = kept.find((k) => k.studentName === name.trim());
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    onStart(name);
+    onStart({ name, code: joinCode, fresh: fresh && mine !== undefined });
   };
   return (
     <main className="center">
@@ -22,6 +41,24 @@ export function StartForm({ connected, error, onStart }: Props) {
           Your own Linux container: Alpine, 256&nbsp;MB, its own network. A root shell in your browser, for as long as
           you need it; nothing you do there can touch anyone else&apos;s.
         </p>
+        {code && (
+          <>
+            <label htmlFor="join-code">Join code (your instructor shows it)</label>
+            <input
+              id="join-code"
+              name="code"
+              autoComplete="off"
+              autoCapitalize="characters"
+              spellCheck={false}
+              maxLength={32}
+              value={joinCode}
+              onChange={(event) => setJoinCode(event.target.value)}
+              className={`join-code ${code === "wrong" ? "invalid" : ""}`}
+              aria-invalid={code === "wrong"}
+              placeholder="e.g. K7PQ2M"
+            />
+          </>
+        )}
         <label htmlFor="student-name">Your name (optional, shown to your instructor)</label>
         <input
           id="student-name"
@@ -32,6 +69,16 @@ export function StartForm({ connected, error, onStart }: Props) {
           onChange={(event) => setName(event.target.value)}
           placeholder="e.g. Ada"
         />
+        {mine && (
+          <div className="kept" data-testid="kept-work">
+            <p>
+              Your files from last time ({formatBytes(mine.bytes)}, saved {formatClock(mine.savedAt)}) come back when you start.
+            </p>
+            <label className="checkbox">
+              <input type="checkbox" checked={fresh} onChange={(event) => setFresh(event.target.checked)} /> Start afresh instead
+            </label>
+          </div>
+        )}
         {error && (
           <p className="error" role="alert">
             {error}

@@ -11,9 +11,11 @@ interface Props {
   phase: "starting" | "running" | "ended" | "failed";
   /** Opens the list of steps that built the container. */
   onShowSteps(): void;
+  /** Ends the session (the student's own "End"; their files are kept when the room keeps work). */
+  onEnd(): void;
 }
 
-export function StatusBar({ info, connected, phase, onShowSteps }: Props) {
+export function StatusBar({ info, connected, phase, onShowSteps, onEnd }: Props) {
   const now = useNow();
   return (
     <header className="status-bar" data-testid="status-bar">
@@ -43,6 +45,11 @@ export function StatusBar({ info, connected, phase, onShowSteps }: Props) {
           {info.steps.length > 0 && (
             <button className="small" onClick={onShowSteps} aria-haspopup="dialog">
               How was this built?
+            </button>
+          )}
+          {phase === "running" && (
+            <button className="small" onClick={onEnd} title="End this session; your files are kept for next time">
+              End session
             </button>
           )}
         </>

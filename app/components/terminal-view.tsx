@@ -18,7 +18,7 @@ interface Props {
   /** Keys typed or text pasted (not called when read-only). */
   onData?(data: string): void;
   onResize?(size: { cols: number; rows: number }): void;
-  /** Exposes the terminal as `window.__term` so tests can read its buffer. */
+  /** Exposes the terminal as `window.__term` so the browser tests can read its buffer (their build only). */
   exposeForTests?: boolean;
   className?: string;
 }
@@ -44,7 +44,8 @@ export function TerminalView({ readOnly, onReady, onData, onResize, exposeForTes
       terminal.term.options.disableStdin = readOnlyNow.current;
       terminal.term.onData((data) => callbacks.current.onData?.(data));
       terminal.term.onResize((size) => callbacks.current.onResize?.(size));
-      if (exposeForTests) window.__term = terminal.term;
+      // Only in the browser tests' own build (e2e/global-setup.ts): a production build leaves this out entirely.
+      if (process.env.NEXT_PUBLIC_PLAYGROUND_TEST_HOOKS === "1" && exposeForTests) window.__term = terminal.term;
       callbacks.current.onReady(terminal);
       if (!readOnlyNow.current) terminal.term.focus();
     });

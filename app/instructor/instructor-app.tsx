@@ -7,7 +7,7 @@
 // (this tab only) and removed from the address bar.
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { Socket } from "socket.io-client";
-import type { InstructorClientEvents, InstructorServerEvents, SessionRow } from "../../server/common/protocol.ts";
+import type { InstructorClientEvents, InstructorServerEvents, RoomInfo, SessionRow } from "../../server/common/protocol.ts";
 import { ConnectionDot } from "../components/connection-dot.tsx";
 import { TerminalView } from "../components/terminal-view.tsx";
 import { shortId } from "../lib/format.ts";
@@ -30,6 +30,7 @@ export function InstructorApp() {
   const [watched, setWatched] = useState<string>();
   const [viewKey, setViewKey] = useState(0);
   const [failure, setFailure] = useState<string>();
+  const [room, setRoom] = useState<RoomInfo>();
 
   const socketRef = useRef<InstructorSocket>(undefined);
   const watchedRef = useRef<string>(undefined);
@@ -81,6 +82,7 @@ export function InstructorApp() {
         }
       });
       socket.on("disconnect", () => setConnected(false));
+      socket.on("room", (info) => setRoom(info));
       socket.on("sessions", (list) => setRows(list));
       socket.on("output", (sessionId, data) => {
         if (sessionId === watchedRef.current) write(data);
@@ -177,6 +179,21 @@ export function InstructorApp() {
             Dismiss
           </button>
         </div>
+      )}
+      {room && (
+        <section className="room" data-testid="room">
+          {room.joinCode === null ? (
+            <p className="open-room">Open room: anyone who reaches this server gets a shell (no join code).</p>
+          ) : (
+            <p>
+              Join code <strong className="join-code-shown" data-testid="join-code">{room.joinCode}</strong>
+            </p>
+          )}
+          <p className="muted">
+            Image <code>{room.image}</code>
+            {room.imageSource && <> · from {room.imageSource}</>}
+          </p>
+        </section>
       )}
       <section className="list">
         <SessionTable rows={rows} watched={watched} onWatch={watch} onEnd={end} />

@@ -103,6 +103,7 @@ export function SessionTable({ rows, watched, onWatch, onEnd }: Props) {
                 <th>Started</th>
                 <th>Ended</th>
                 <th>Why</th>
+                <th>Files</th>
               </tr>
             </thead>
             <tbody>
@@ -118,6 +119,7 @@ export function SessionTable({ rows, watched, onWatch, onEnd }: Props) {
                   <td>{formatClock(row.startedAt)}</td>
                   <td>{row.endedAt ? formatClock(row.endedAt) : dash}</td>
                   <td>{row.endReason ?? dash}</td>
+                  <td className="saved-work">{row.savedWork ?? dash}</td>
                 </tr>
               ))}
             </tbody>

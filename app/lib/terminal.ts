@@ -3,6 +3,7 @@
 // imports, called from effects: the pages still render on the server, and the
 // terminal code is fetched only by browsers that show a terminal.
 import type { Terminal } from "@xterm/xterm";
+import { openTerminalLink } from "./links.ts";
 
 export interface OpenTerminal {
   term: Terminal;
@@ -35,12 +36,13 @@ export async function openTerminal(element: HTMLElement, options: { readOnly: bo
     lineHeight: 1.15,
     scrollback: 5000,
     theme,
+    // OSC 8 hyperlinks (printf '\e]8;;URL\e\\text\e]8;;\e\\'): opened only if safe (links.ts).
+    linkHandler: { activate: (_event, text) => openTerminalLink(text), allowNonHttpProtocols: true },
   });
   const fitAddon = new FitAddon();
   term.loadAddon(fitAddon);
-  // URLs printed in the terminal open in a new tab (the addon's default
-  // handler also cuts the new tab's `opener`).
-  term.loadAddon(new WebLinksAddon());
+  // Plain URLs printed in the terminal: the same rule.
+  term.loadAddon(new WebLinksAddon((_event, uri) => openTerminalLink(uri)));
   term.open(element);
 
   // Copy on selection, as in most Linux terminals. Paste needs nothing here:

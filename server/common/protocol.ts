@@ -16,6 +16,8 @@ export const StartRequest = z.object({
   name: z.string().trim().max(40).regex(/^[\p{L}\p{N} ._'-]*$/u, "letters, digits, spaces and . _ ' - only").optional(),
   /** Start from the image alone, without the files kept from last time. */
   fresh: z.boolean().optional(),
+  /** The room's join code, as the instructor shows it. */
+  code: z.string().max(64).optional(),
 });
 
 /** Files kept from a browser's earlier sessions, one entry per student name used there. */
@@ -100,6 +102,8 @@ export interface StudentServerEvents {
   failure: (message: string) => void;
   /** Sent on connect: the files kept for this browser, which Start brings back (unless asked for a fresh start). */
   kept: (work: KeptWork[]) => void;
+  /** The room needs a join code (on connect), or the one sent was wrong. */
+  joinCode: (state: "needed" | "wrong") => void;
 }
 
 /** Student namespace "/": events the browser emits. */
@@ -112,8 +116,19 @@ export interface StudentClientEvents {
   end: () => void;
 }
 
+/** What the instructor page shows of the room itself. */
+export interface RoomInfo {
+  /** What students type to join (shown large), or null for an open room. */
+  joinCode: string | null;
+  /** The students' image, and where the server got it ("registry …", "bundled …"). */
+  image: string;
+  imageSource?: string;
+}
+
 /** Instructor namespace "/instructor" (token in the handshake auth): server → browser. */
 export interface InstructorServerEvents {
+  /** Sent on connect, and again when it changes. */
+  room: (info: RoomInfo) => void;
   sessions: (rows: SessionRow[]) => void;
   /** Output of the watched session, replay first. */
   output: (sessionId: string, data: string) => void;

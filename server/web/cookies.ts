@@ -26,6 +26,7 @@ export function secretFromCookieHeader(header: string | undefined): string | und
   return undefined;
 }
 
-export function sessionCookie(secret: string, maxAgeSeconds: number): string {
-  return `${SESSION_COOKIE}=${secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAgeSeconds}`;
+/** Secure over TLS: the browser then never sends it over plain HTTP. */
+export function sessionCookie(secret: string, maxAgeSeconds: number, secure = false): string {
+  return `${SESSION_COOKIE}=${secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAgeSeconds}${secure ? "; Secure" : ""}`;
 }

@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import type { Namespace, Server, Socket } from "socket.io";
 import type { SessionRegistry } from "../sessions/registry.ts";
 import type { Session, Watcher } from "../sessions/session.ts";
-import { type InstructorClientEvents, type InstructorServerEvents, SessionId } from "../common/protocol.ts";
+import { type InstructorClientEvents, type InstructorServerEvents, type RoomInfo, SessionId } from "../common/protocol.ts";
 import { queuedPackets } from "./backlog.ts";
 import { RateLimit, throttledRefusal } from "./rate-limit.ts";
 import { roleOf, type Tokens } from "./tokens.ts";
@@ -25,7 +25,13 @@ const WATCHER_MAX_QUEUED_PACKETS = 16;
 
 export const END_BY_INSTRUCTOR = "ended by the instructor";
 
-export function instructorNamespace(io: Server, registry: SessionRegistry, tokens: Tokens, log: Logger): { nsp: Namespace; stop(): void } {
+export function instructorNamespace(
+  io: Server,
+  registry: SessionRegistry,
+  tokens: Tokens,
+  log: Logger,
+  room: () => RoomInfo,
+): { nsp: Namespace; stop(): void; roomChanged(): void } {
   const nsp = io.of("/instructor") as unknown as Namespace<InstructorClientEvents, InstructorServerEvents>;
 
   nsp.use((socket, next) => {
@@ -70,6 +76,7 @@ export function instructorNamespace(io: Server, registry: SessionRegistry, token
 
   nsp.on("connection", (socket) => {
     connect(socket, registry, log);
+    socket.emit("room", room());
     push();
   });
 
@@ -80,6 +87,7 @@ export function instructorNamespace(io: Server, registry: SessionRegistry, token
       if (debounce) clearTimeout(debounce);
       registry.off("changed", onChange);
     },
+    roomChanged: () => nsp.emit("room", room()),
   };
 }
 

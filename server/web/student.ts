@@ -8,7 +8,10 @@ import type { Logger } from "pino";
 import type { Namespace, Server, Socket } from "socket.io";
 import type { Session, StudentClient } from "../sessions/session.ts";
 import { hashCookie, SessionRefused, type SessionRegistry } from "../sessions/registry.ts";
+import type { AddressLimits } from "./address-limits.ts";
 import { newSecret, secretFromCookieHeader, sessionCookie } from "./cookies.ts";
+import type { RequestGuard } from "./request-guard.ts";
+import { joinCodeMatches } from "./tokens.ts";
 import {
   Ack,
   Input,
@@ -36,22 +39,33 @@ export const END_BY_STUDENT = "you ended the session";
 /** Secrets issued on this connection's handshake, before the browser could send them back. */
 const issued = new WeakMap<IncomingMessage, string>();
 
-export function studentNamespace(io: Server, registry: SessionRegistry, log: Logger, cookieMaxAgeSeconds: number): Namespace {
+/** Who may start a shell here: the join code, and how often one address may try. */
+export interface RoomDoor {
+  /** What students must type, or null for an open room. */
+  joinCode: string | null;
+  /** Session starts per client address. */
+  starts: AddressLimits;
+  /** Wrong join codes per client address: guessing is slow. */
+  guesses: AddressLimits;
+  guard: RequestGuard;
+}
+
+export function studentNamespace(io: Server, registry: SessionRegistry, log: Logger, cookieMaxAgeSeconds: number, door: RoomDoor): Namespace {
   // The handshake is the only HTTP response socket.io lets us add a header to:
   // a browser without a (well-formed) session cookie gets one here.
   io.engine.on("initial_headers", (headers: Record<string, string | string[]>, req: IncomingMessage) => {
     if (secretFromCookieHeader(req.headers.cookie)) return;
     const secret = newSecret();
     issued.set(req, secret);
-    headers["set-cookie"] = sessionCookie(secret, cookieMaxAgeSeconds);
+    headers["set-cookie"] = sessionCookie(secret, cookieMaxAgeSeconds, door.guard.secure(req));
   });
 
   const nsp = io.of("/") as unknown as Namespace<StudentClientEvents, StudentServerEvents>;
-  nsp.on("connection", (socket) => connect(socket, registry, log));
+  nsp.on("connection", (socket) => connect(socket, registry, log, door));
   return nsp as unknown as Namespace;
 }
 
-function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger): void {
+function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, door: RoomDoor): void {
   const secret = secretFromCookieHeader(socket.request.headers.cookie) ?? issued.get(socket.request);
   if (!secret) {
     socket.emit("failure", "this browser sent no session cookie: please enable cookies for this site");
@@ -59,7 +73,10 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger):
     return;
   }
   let session: Session | undefined;
+  /** A start on its way: keystrokes typed meanwhile wait for it (typeahead), in order. */
+  let starting: Promise<Session | undefined> | undefined;
   let size = { cols: 80, rows: 24 };
+  const address = door.guard.clientAddress(socket.request);
 
   const client: StudentClient = {
     id: socket.id,
@@ -105,6 +122,7 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger):
     const ending = registry.takeEnding(secret);
     if (ending) socket.emit("ended", ending);
   }
+  if (door.joinCode !== null) socket.emit("joinCode", "needed");
   // What this browser kept from earlier sessions, for the start page to offer (or to start afresh).
   registry.work.listFor(hashCookie(secret)).then(
     (kept) => socket.emit("kept", kept.map((k) => ({ ...k, savedAt: k.savedAt.toISOString(), expiresAt: k.expiresAt.toISOString() }))),
@@ -119,9 +137,19 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger):
       if (session.state === "running") socket.emit("session", session.info());
       return;
     }
-    registry.start(secret, parsed.data.name, client, size, parsed.data.fresh ?? false).then(
+    // Wrong codes use up the address's guesses; once they are gone, even the right code waits (a class typing it right uses none).
+    const right = joinCodeMatches(parsed.data.code, door.joinCode);
+    const outOfGuesses = right ? !door.guesses.available(address) : parsed.data.code !== undefined && !door.guesses.take(address);
+    if (outOfGuesses) return socket.emit("failure", "too many wrong join codes from your network: wait a minute, then ask your instructor for the code");
+    if (!right) {
+      socket.emit("joinCode", parsed.data.code ? "wrong" : "needed");
+      return socket.emit("failure", parsed.data.code ? "that join code is not this room's: ask your instructor" : "this room needs a join code: ask your instructor");
+    }
+    if (!door.starts.take(address)) return socket.emit("failure", "too many sessions were started from your network just now: please try again in a minute");
+    starting = registry.start(secret, parsed.data.name, client, size, parsed.data.fresh ?? false).then(
       (s) => {
         session = s;
+        return s;
       },
       (error: unknown) => {
         if (error instanceof SessionRefused) {
@@ -130,6 +158,7 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger):
           log.error({ err: String(error) }, "starting a session failed");
           socket.emit("failure", "the server could not start a session; please try again");
         }
+        return undefined;
       },
     );
   });
@@ -138,10 +167,12 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger):
     if (!allowed("input")) return;
     const parsed = Input.safeParse(data);
     if (!parsed.success) return refuse(`invalid input: ${firstIssue(parsed.error)}`);
-    if (!session) return refuse("there is no session to type into: press Start");
-    if (!session.input(parsed.data)) {
-      refuse("the program in your terminal is not reading its input: what you typed was dropped");
-    }
+    const type = (s: Session | undefined) => {
+      if (!s) return refuse("there is no session to type into: press Start");
+      if (!s.input(parsed.data)) refuse("the program in your terminal is not reading its input: what you typed was dropped");
+    };
+    if (!session && starting) void starting.then(type);
+    else type(session);
   });
 
   socket.on("resize", (value) => {

@@ -14,7 +14,7 @@ import { loadConfig } from "../../server/config.ts";
 import { Engine } from "../../server/engine/engine.ts";
 import { FAILPOINTS } from "../../server/engine/lifecycle/failpoints.ts";
 import { makePlayground, type Playground } from "../fixtures/containers.ts";
-import { startServer, type TestServer } from "../fixtures/web-server.ts";
+import { JOIN_CODE, startServer, type TestServer } from "../fixtures/web-server.ts";
 
 const BIN = path.resolve(import.meta.dirname, "../../bin/playground.mjs");
 
@@ -32,7 +32,7 @@ describe("a server killed in the middle of a session's start", () => {
   it.each(FAILPOINTS)("at %s: the next server ends the session, and nothing is left", async (point) => {
     server = await server.restart("SIGTERM", { PLAYGROUND_FAILPOINT: point });
     const student = await server.student();
-    student.socket.emit("start", { name: `crash-${point}` });
+    student.socket.emit("start", { name: `crash-${point}`, code: JOIN_CODE });
     const how = await server.exited();
     expect(how.signal).toBe("SIGKILL"); // it died where it was told to
     student.close();

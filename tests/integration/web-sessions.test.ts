@@ -5,7 +5,7 @@
 // watch and end sessions. Real server, real engine, real registry.
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import type { SessionRow } from "../../server/common/protocol.ts";
-import { ADMIN_TOKEN, startServer, type Student, type TestServer } from "../fixtures/web-server.ts";
+import { ADMIN_TOKEN, JOIN_CODE, startServer, type Student, type TestServer } from "../fixtures/web-server.ts";
 
 let server: TestServer;
 const students: Student[] = [];
@@ -82,7 +82,7 @@ describe("a student's session", () => {
     await Promise.all([a.start(), b.start()]);
     const c = await student();
     const asked = Date.now();
-    c.socket.emit("start", {});
+    c.socket.emit("start", { code: JOIN_CODE });
     const [message] = await c.next("failure", 5000);
     expect(Date.now() - asked).toBeLessThan(5000);
     expect(message).toMatch(/the playground is full/);

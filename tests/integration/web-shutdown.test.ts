@@ -2,7 +2,7 @@
 // students are told, their containers are removed, even one still starting,
 // the server exits 0, and `playground doctor --leaks` finds nothing left.
 import { afterAll, describe, expect, inject, it } from "vitest";
-import { startServer, type TestServer } from "../fixtures/web-server.ts";
+import { JOIN_CODE, startServer, type TestServer } from "../fixtures/web-server.ts";
 
 let server: TestServer | undefined;
 afterAll(async () => {
@@ -18,7 +18,7 @@ describe("SIGTERM", () => {
     await Promise.all([a.start(), b.start()]);
     // A third is still starting when the signal comes.
     const c = await server.student();
-    c.socket.emit("start", {});
+    c.socket.emit("start", { code: JOIN_CODE });
     const starting = () => server!.logs().filter((l) => l.msg === "session starting").length;
     await expect.poll(starting, { timeout: 10_000, interval: 20 }).toBe(3);
 

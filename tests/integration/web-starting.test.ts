@@ -3,7 +3,7 @@
 // terminal at once rather than a page that waits forever.
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { startSlowProxy, type SlowProxy } from "../fixtures/slow-proxy.ts";
-import { startServer, type TestServer } from "../fixtures/web-server.ts";
+import { JOIN_CODE, startServer, type TestServer } from "../fixtures/web-server.ts";
 
 let server: TestServer | undefined;
 let proxy: SlowProxy | undefined;
@@ -35,7 +35,7 @@ describe("starting a session", () => {
   it("tells the student at once why their container could not be made", async () => {
     server = await startServer(inject("registry"), { PLAYGROUND_IMAGE: "no-such-image-here:latest" });
     const s = await server.student();
-    s.socket.emit("start", {});
+    s.socket.emit("start", { code: JOIN_CODE });
     const [message] = await s.next("failure", 20_000);
     expect(message).toMatch(/^could not start your container: .*no-such-image-here/);
     expect(message).not.toMatch(/\n/);
