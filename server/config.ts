@@ -62,6 +62,8 @@ const schema = z.object({
   // "1": a TLS proxy in front: X-Forwarded-For names the client, X-Forwarded-Proto the scheme.
   PLAYGROUND_TRUST_PROXY: z.enum(["0", "1"]).default("0"),
   PLAYGROUND_MAX_SESSIONS: z.coerce.number().int().positive().default(50),
+  // Containers kept ready for the next students (0: none; each start then builds one).
+  PLAYGROUND_WARM_POOL: z.coerce.number({ message: "expected a whole number" }).int("expected a whole number").min(0).max(200).default(4),
   PLAYGROUND_GRACE_SECONDS: duration.default(5 * 60),
   PLAYGROUND_IDLE_SECONDS: duration.default(30 * 60),
   PLAYGROUND_LIFETIME_SECONDS: duration.default(4 * 60 * 60),
@@ -104,6 +106,8 @@ export interface Config {
     tls?: { cert: string; key: string };
     trustProxy: boolean;
     maxSessions: number;
+    /** Containers made ahead of need, waiting for students. */
+    warmPool: number;
     graceMs: number;
     idleMs: number;
     lifetimeMs: number;
@@ -155,6 +159,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       tls: tlsSetting(e.PLAYGROUND_TLS_CERT, e.PLAYGROUND_TLS_KEY),
       trustProxy: e.PLAYGROUND_TRUST_PROXY === "1",
       maxSessions: e.PLAYGROUND_MAX_SESSIONS,
+      warmPool: e.PLAYGROUND_WARM_POOL,
       graceMs: e.PLAYGROUND_GRACE_SECONDS * 1000,
       idleMs: e.PLAYGROUND_IDLE_SECONDS * 1000,
       lifetimeMs: e.PLAYGROUND_LIFETIME_SECONDS * 1000,

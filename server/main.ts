@@ -16,7 +16,9 @@ import { pino, type Logger } from "pino";
 import { Server } from "socket.io";
 import { loadConfig, type Config } from "./config.ts";
 import { Engine } from "./engine/engine.ts";
+import type { RoomSpec } from "./runtime/backend.ts";
 import { LocalBackend } from "./runtime/local-backend.ts";
+import { WarmPool } from "./runtime/warm-pool.ts";
 import { SessionRegistry } from "./sessions/registry.ts";
 import { WorkStore } from "./sessions/work-store.ts";
 import { startReaper } from "./sessions/reaper.ts";
@@ -51,7 +53,21 @@ async function main(): Promise<void> {
   }
 
   const work = new WorkStore(engine.db, config.dataDir, config.web.keepWork);
-  const registry = new SessionRegistry(new LocalBackend(engine), engine.db, log.child({ part: "sessions" }), limitsOf(config), config.web.image, work);
+  const room: RoomSpec = {
+    image: config.web.image,
+    limits: { memoryBytes: config.container.memoryBytes, cpus: config.container.cpus, pidsLimit: config.container.pidsLimit },
+  };
+  // Sessions take containers from the warm pool, which makes them with the local engine.
+  const pool = new WarmPool(new LocalBackend(engine), {
+    size: config.web.warmPool,
+    spec: room,
+    room: () => config.web.maxSessions - registry.live().length,
+    log: log.child({ part: "pool" }),
+  });
+  const registry: SessionRegistry = new SessionRegistry(pool, engine.db, log.child({ part: "sessions" }), limitsOf(config), room, work);
+  registry.on("room", (spec) => void pool.configure(spec));
+  // As the room fills the pool shrinks (and grows again as sessions end).
+  registry.on("changed", () => pool.roomChanged());
   const earlier = await registry.adoptAll();
   if (earlier.adopted || earlier.ended) log.info(earlier, "sessions of an earlier server process: adopted the running ones");
   const stopReaper = startReaper(registry, log);
@@ -59,7 +75,7 @@ async function main(): Promise<void> {
 
   const guard = new RequestGuard({ allowedHosts: config.web.allowedHosts, trustProxy: config.web.trustProxy, tls: config.web.tls !== undefined });
   const server = createWebServer({
-    api: apiHandler({ registry, removeAll: () => engine.removeAll(), purgeWork: () => work.purge(), db: engine.db, tokens, log: log.child({ part: "api" }) }),
+    api: apiHandler({ registry, removeAll: () => pool.suspend(() => engine.removeAll()), purgeWork: () => work.purge(), db: engine.db, tokens, log: log.child({ part: "api" }) }),
     pages: config.web.ui ? await nextHandler(config, log) : undefined,
     guard,
     tls: config.web.tls,
@@ -83,8 +99,15 @@ async function main(): Promise<void> {
     guesses: new AddressLimits(1 / 6, 10),
     guard,
   });
-  const room: RoomInfo = { joinCode: tokens.joinCode, image: config.web.image };
-  const instructors = instructorNamespace(io, registry, tokens, log.child({ part: "instructor" }), () => room);
+  const roomInfo = (): RoomInfo => ({
+    joinCode: tokens.joinCode,
+    image: registry.room.image,
+    limits: registry.room.limits,
+    pool: { ready: pool.status().ready, size: config.web.warmPool },
+  });
+  const instructors = instructorNamespace(io, registry, tokens, log.child({ part: "instructor" }), roomInfo);
+  pool.on("change", () => instructors.roomChanged());
+  registry.on("room", () => instructors.roomChanged());
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -94,7 +117,8 @@ async function main(): Promise<void> {
   const port = typeof address === "object" && address ? address.port : config.web.port;
   log.info({ port, host: config.web.host, tls: config.web.tls !== undefined, ui: config.web.ui, maxSessions: config.web.maxSessions }, "listening");
 
-  pullDefaultImage(engine, config.web.image, log.child({ part: "pull" }));
+  // The pool fills once the image is here (or has failed to come: it then retries by itself).
+  void pullDefaultImage(engine, config.web.image, log.child({ part: "pull" })).then(() => pool.start());
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -107,6 +131,8 @@ async function main(): Promise<void> {
     stopExpiry();
     instructors.stop();
     server.close();
+    // Waiting containers are not sessions: nothing to keep, and they would not survive this process.
+    await pool.close();
     let failed = 0;
     if (config.web.endOnStop) {
       log.info({ signal, sessions: registry.live().length }, "stopping: ending every session (PLAYGROUND_END_ON_STOP=1)");
@@ -158,11 +184,11 @@ async function nextHandler(config: Config, log: Logger): Promise<RequestHandler>
 }
 
 /** Fetch (or refresh) the default image without holding up the start. Progress goes to the log, a line a second at most. */
-function pullDefaultImage(engine: Engine, image: string, log: Logger): void {
+function pullDefaultImage(engine: Engine, image: string, log: Logger): Promise<void> {
   let last = 0;
   const started = Date.now();
   log.info({ image }, "pulling the default image in the background");
-  engine
+  return engine
     .pull(image, (event) => {
       const now = Date.now();
       if (now - last < 1000) return;

@@ -10,7 +10,7 @@ import type { Socket } from "socket.io-client";
 import type { InstructorClientEvents, InstructorServerEvents, RoomInfo, SessionRow } from "../../server/common/protocol.ts";
 import { ConnectionDot } from "../components/connection-dot.tsx";
 import { TerminalView } from "../components/terminal-view.tsx";
-import { shortId } from "../lib/format.ts";
+import { shortId, formatBytes } from "../lib/format.ts";
 import type { OpenTerminal } from "../lib/terminal.ts";
 import { SessionTable } from "./session-table.tsx";
 import { TokenForm } from "./token-form.tsx";
@@ -192,6 +192,15 @@ export function InstructorApp() {
           <p className="muted">
             Image <code>{room.image}</code>
             {room.imageSource && <> · from {room.imageSource}</>}
+            {room.limits.memoryBytes !== undefined && <> · {formatBytes(room.limits.memoryBytes)} memory</>}
+            {room.limits.cpus !== undefined && <> · {room.limits.cpus} CPU</>}
+            {room.limits.pidsLimit !== undefined && <> · {room.limits.pidsLimit} processes</>}
+            {room.pool.size > 0 && (
+              <>
+                {" "}
+                · <span data-testid="pool-ready" title="containers built ahead, waiting for the next students to press Start">ready: {room.pool.ready}</span>
+              </>
+            )}
           </p>
         </section>
       )}

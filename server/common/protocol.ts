@@ -123,6 +123,10 @@ export interface RoomInfo {
   /** The students' image, and where the server got it ("registry …", "bundled …"). */
   image: string;
   imageSource?: string;
+  /** What each container is held to (for new sessions). */
+  limits: { memoryBytes?: number; cpus?: number; pidsLimit?: number };
+  /** Containers ready and waiting for the next students, and how many the room keeps. */
+  pool: { ready: number; size: number };
 }
 
 /** Instructor namespace "/instructor" (token in the handshake auth): server → browser. */

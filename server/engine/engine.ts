@@ -28,6 +28,7 @@ import { openDb, type Db } from "../db.ts";
 import { detectCgroupDriver, type Cgroup, type CgroupDriver, type CgroupLimits } from "./cgroups/index.ts";
 import { RealHost, recordSteps, type Host, type Step } from "./host.ts";
 import { ensureImage, pullImage, type PullProgressEvent } from "./image/pull.ts";
+import { formatReference, parseReference } from "./image/reference.ts";
 import { RegistryClient } from "./image/registry.ts";
 import { ImageStore } from "./image/store.ts";
 import type { ImageRecord } from "./image/types.ts";
@@ -110,6 +111,34 @@ export interface RunningContainer {
   detach(): void;
 }
 
+/** A container built up to its gate, its first process waiting for `start`. */
+export interface PreparedContainer {
+  id: string;
+  name: string;
+  image: string;
+  /** The image's manifest digest when it was made: a pool compares it with what the tag means now. */
+  imageDigest: string;
+  /** How it was built so far; `start` adds the gate's steps. */
+  steps: Step[];
+  /** Settles once it has ended and is released: unstarted (discarded, or its shim died) or, after `start`, as RunningContainer.exited. */
+  exited: Promise<ExitStatus>;
+  start(claim: Claim): Promise<RunningContainer>;
+  /** End it unstarted (resolves once it is released). */
+  discard(): Promise<void>;
+}
+
+/** What is known only when a prepared container is started for someone. */
+export interface Claim {
+  hostname?: string;
+  env?: string[];
+  session?: string;
+  keepWork?: KeepWork;
+  /** The terminal's size now (it was made with a guess). */
+  tty?: { cols: number; rows: number };
+  /** It waited in a warm pool: the step list says so. */
+  fromPool?: boolean;
+}
+
 export interface ContainerStats {
   /** Over the interval since the previous call; 100 = one core. */
   cpuPercent: number;
@@ -146,6 +175,8 @@ export interface CleanupReport {
 export class EngineError extends Error {}
 
 const SETTING_SUBNET = "network.subnet";
+/** RFC 1123 host name label rules, as the kernel's UTS name allows (64 bytes with the NUL). */
+const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
 /** The host's OOM killer takes a container's processes before anything else of the host's (0 is neutral, 1000 first). */
 const CONTAINER_OOM_SCORE_ADJ = 500;
 /** Resource limits: no core dumps (a crashing program would fill the writable layer); open files as Docker's defaults. */
@@ -197,6 +228,11 @@ export class Engine {
     return ensureImage(this.store, this.registry, reference, { onProgress });
   }
 
+  /** What an image reference means in the local store now (no registry asked), or undefined when it is not here. */
+  async localImageDigest(reference: string): Promise<string | undefined> {
+    return (await this.store.image(formatReference(parseReference(reference))))?.manifestDigest;
+  }
+
   /**
    * `rmi`: the image, and the layers and blobs no other image uses. Refused
    * while any container made from it is in the record, as docker does: a
@@ -214,7 +250,19 @@ export class Engine {
     return this.store.remove(name);
   }
 
+  /** A container made and started: `prepare`, then `start` at once. */
   async run(request: RunRequest): Promise<RunningContainer> {
+    const prepared = await this.prepare(request);
+    return prepared.start({ hostname: request.hostname, env: request.env, session: request.session, keepWork: request.keepWork });
+  }
+
+  /**
+   * Everything of a container up to its gate: the image, its cgroup, its
+   * root file system, its namespaces and network, its first process waiting.
+   * What a warm pool keeps ready. `start` opens the gate (with the hostname,
+   * environment and owner known only then); `discard` ends it unstarted.
+   */
+  async prepare(request: Omit<RunRequest, "hostname" | "env" | "keepWork">): Promise<PreparedContainer> {
     const image = await this.ensureImage(request.image, request.onPullProgress);
     const argv = resolveArgv(image.config, request.command);
     const limits: CgroupLimits = {
@@ -225,17 +273,13 @@ export class Engine {
     const layerDirs = image.diffIds.map((d) => this.store.layerDir(d));
     checkRootfsSpec({ layerDirs, sizeBytes: this.config.container.writableLayerBytes });
     const id = newContainerId();
-    const hostname = request.hostname ?? id;
-    if (!/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/.test(hostname)) {
-      throw new EngineError(`invalid hostname "${hostname}": letters, digits, "." and "-", at most 63`);
-    }
     const autoRemove = request.autoRemove ?? false;
     const name = await this.claimName(request.name, {
       id,
       image: request.image,
       imageDigest: image.manifestDigest,
       command: JSON.stringify(argv),
-      hostname,
+      hostname: id,
       autoRemove,
       session: request.session ?? null,
     });
@@ -289,44 +333,75 @@ export class Engine {
         onSpawned: () => crashAt("shim-started"),
       });
       // From here the first process exists (waiting at its gate): whatever
-      // fails must kill it, and its exit runs the release below.
-      const exited = shim.exited.then((code) => this.afterExit(id, code, autoRemove, shim, request.keepWork));
+      // fails must kill it, and its exit runs the release below. What to keep
+      // of its work is known only once it is started for someone.
+      let keepWork: KeepWork | undefined;
+      const exited = shim.exited.then((code) => this.afterExit(id, code, autoRemove, shim, keepWork));
+      const discard = async () => {
+        shim.kill();
+        await exited.catch(() => {});
+      };
       try {
         await this.db.container.update({ where: { id }, data: { pid: shim.pid, shimTag: shim.shimTag } });
         crashAt("at-gate");
         await this.limitWritableLayerIo(recordSteps(this.host, steps), cgroup, containerDir);
         await this.network.attach(recordSteps(this.host, steps), lease, shim.pid);
         crashAt("on-network");
-        const user = await resolveUser(`/proc/${shim.pid}/root`, image.config.User, this.config.uidCount);
-        await shim.start(
-          {
-            hostname,
-            files: lease.files(hostname),
-            user: { uid: user.uid, gid: user.gid },
-            cwd: resolveWorkingDir(image.config),
-            env: containerEnv({ image: image.config, request: request.env, hostname, home: user.home, tty: request.tty !== null }),
-            argv,
-          },
-          seccomp.step,
-        );
-        crashAt("started");
-        await this.db.container.update({
-          where: { id },
-          data: { state: "running", ip: lease.ip, startedAt: new Date(), steps: JSON.stringify(steps) },
-        });
       } catch (error) {
-        shim.kill();
-        await exited.catch(() => {});
+        await discard();
         throw error;
       }
-      const container = this.track({ id, name, image: request.image, hostname, ip: lease.ip, pid: shim.pid, steps, shim, stdio: shim.stdio, exited });
-      return container;
+      const preparedAt = Date.now();
+      const start = async (claim: Claim): Promise<RunningContainer> => {
+        const hostname = claim.hostname ?? id;
+        try {
+          if (!HOSTNAME.test(hostname)) throw new EngineError(`invalid hostname "${hostname}": letters, digits, "." and "-", at most 63`);
+          keepWork = claim.keepWork;
+          if (claim.session !== undefined || hostname !== id) {
+            await this.db.container.update({ where: { id }, data: { hostname, ...(claim.session !== undefined ? { session: claim.session } : {}) } });
+          }
+          if (claim.fromPool) {
+            steps.push({
+              title: `Taken from the warm pool: all of the above was done ${formatWait(Date.now() - preparedAt)} before it was asked for, and the container waited at its gate`,
+              command: "# the steps below run now, for you",
+            });
+          }
+          if (claim.tty && request.tty) shim.connection.resize(claim.tty.cols, claim.tty.rows);
+          const user = await resolveUser(`/proc/${shim.pid}/root`, image.config.User, this.config.uidCount);
+          await shim.start(
+            {
+              hostname,
+              files: lease.files(hostname),
+              user: { uid: user.uid, gid: user.gid },
+              cwd: resolveWorkingDir(image.config),
+              env: containerEnv({ image: image.config, request: claim.env, hostname, home: user.home, tty: request.tty !== null }),
+              argv,
+            },
+            seccomp.step,
+          );
+          crashAt("started");
+          await this.db.container.update({
+            where: { id },
+            data: { state: "running", ip: lease.ip, startedAt: new Date(), steps: JSON.stringify(steps) },
+          });
+        } catch (error) {
+          await discard();
+          await this.forget(id);
+          throw error;
+        }
+        return this.track({ id, name, image: request.image, hostname, ip: lease.ip, pid: shim.pid, steps, shim, stdio: shim.stdio, exited });
+      };
+      return { id, name, image: request.image, imageDigest: image.manifestDigest, steps, exited, start, discard };
     } catch (error) {
-      // Creation failed: undo whatever was made and forget the container.
-      await this.releaseObjects(id, [...RUNTIME_KINDS, "dir"]).catch(() => {});
-      await this.db.container.deleteMany({ where: { id } });
+      await this.forget(id);
       throw error;
     }
+  }
+
+  /** Creation failed: undo whatever was made and forget the container. */
+  private async forget(id: string): Promise<void> {
+    await this.releaseObjects(id, [...RUNTIME_KINDS, "dir"]).catch(() => {});
+    await this.db.container.deleteMany({ where: { id } });
   }
 
   /**
@@ -728,6 +803,13 @@ export class Engine {
     for (const container of [...this.running.values()]) container.detach();
     await this.db.$disconnect();
   }
+}
+
+/** "0.4 s", "12 s", "3 min": how long a pooled container waited. */
+function formatWait(ms: number): string {
+  if (ms < 10_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
+  return `${Math.round(ms / 60_000)} min`;
 }
 
 function containersDir(config: Config): string {

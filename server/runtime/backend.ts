@@ -10,6 +10,8 @@ export interface ContainerRequest {
   /** The session it is for: its owner, should a crash separate the two. */
   session: string;
   image: string;
+  /** The room's limits for it (the backend's defaults where not given). */
+  limits?: RoomLimits;
   /** The terminal's size at the start. */
   size: { cols: number; rows: number };
   /** "NAME=value" entries added to the image's environment. */
@@ -18,6 +20,19 @@ export interface ContainerRequest {
   onProgress?: (line: string) => void;
   /** Work kept between sessions: an archive to bring back, and where to keep this container's changes when it ends. */
   work?: { restore?: { file: string; diffId: string }; keepTo?: { file: string; maxBytes: number } };
+}
+
+/** What every container of a room is held to; a changed one means the warm pool's containers no longer fit. */
+export interface RoomLimits {
+  memoryBytes?: number;
+  cpus?: number;
+  pidsLimit?: number;
+}
+
+/** What a room gives each student: the image and the limits (a warm pool holds containers made to it). */
+export interface RoomSpec {
+  image: string;
+  limits: RoomLimits;
 }
 
 /** How a container ended. */
@@ -56,6 +71,31 @@ export interface ContainerStats {
   cpuPercent: number;
   memoryBytes: number;
   pids: number;
+}
+
+/**
+ * A container made ahead of need, built up to the moment its command would
+ * run, waiting to be claimed by a session (a warm pool holds these).
+ */
+export interface WaitingContainer {
+  id: string;
+  image: string;
+  /** What `image` meant when it was made: a retagged image makes it stale. */
+  imageDigest: string;
+  limits: RoomLimits;
+  /** Settles when it has ended and is released, claimed or not. */
+  ended: Promise<void>;
+  /** Start it for a session: hostname, environment and terminal size are set now, and the command runs. */
+  claim(request: ContainerRequest): Promise<BackendContainer>;
+  /** End it unclaimed. */
+  discard(): Promise<void>;
+}
+
+/** A backend that can make containers ahead of need. */
+export interface PreparingBackend extends ContainerBackend {
+  prepare(image: string, limits: RoomLimits): Promise<WaitingContainer>;
+  /** What an image reference means now, from what is already here (no registry asked), or undefined when it is not. */
+  imageDigest(image: string): Promise<string | undefined>;
 }
 
 export interface ContainerBackend {

@@ -2,15 +2,16 @@
 // by this host's engine, supervised by a shim that outlives the server, and
 // removed when it ends.
 import type { Engine, RunningContainer } from "../engine/engine.ts";
-import type { BackendContainer, ContainerBackend, ContainerRequest, ContainerStats } from "./backend.ts";
+import type { BackendContainer, ContainerRequest, ContainerStats, PreparingBackend, RoomLimits, WaitingContainer } from "./backend.ts";
 import { ShimTerminal } from "./shim-terminal.ts";
 
-export class LocalBackend implements ContainerBackend {
+export class LocalBackend implements PreparingBackend {
   constructor(private readonly engine: Engine) {}
 
   async run(request: ContainerRequest): Promise<BackendContainer> {
     const container = await this.engine.run({
       image: request.image,
+      limits: request.limits,
       tty: request.size,
       env: request.env,
       autoRemove: true,
@@ -21,6 +22,31 @@ export class LocalBackend implements ContainerBackend {
       onPullProgress: request.onProgress && pullProgressLines(request.onProgress),
     });
     return asBackendContainer(container);
+  }
+
+  async prepare(image: string, limits: RoomLimits): Promise<WaitingContainer> {
+    // Made with a usual terminal size; the claim sets the real one before the command runs.
+    const prepared = await this.engine.prepare({ image, limits, tty: { cols: 80, rows: 24 }, autoRemove: true, daemon: true });
+    const ended = prepared.exited.then(
+      () => {},
+      () => {},
+    );
+    return {
+      id: prepared.id,
+      image,
+      imageDigest: prepared.imageDigest,
+      limits,
+      ended,
+      discard: prepared.discard,
+      claim: async (request) =>
+        asBackendContainer(
+          await prepared.start({ session: request.session, env: request.env, tty: request.size, keepWork: request.work?.keepTo, fromPool: true }),
+        ),
+    };
+  }
+
+  imageDigest(image: string): Promise<string | undefined> {
+    return this.engine.localImageDigest(image);
   }
 
   async adopt(id: string, work?: ContainerRequest["work"]): Promise<BackendContainer | undefined> {

@@ -11,7 +11,7 @@ import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import type { SessionRow } from "../common/protocol.ts";
 import type { Db } from "../db.ts";
-import type { BackendContainer, ContainerBackend, ContainerEnd, ContainerRequest } from "../runtime/backend.ts";
+import type { BackendContainer, ContainerBackend, ContainerEnd, ContainerRequest, RoomSpec } from "../runtime/backend.ts";
 import { Session, type StudentClient } from "./session.ts";
 import type { WorkStore } from "./work-store.ts";
 
@@ -34,7 +34,7 @@ export function hashCookie(secret: string): string {
   return createHash("sha256").update(secret).digest("hex");
 }
 
-export class SessionRegistry extends EventEmitter<{ changed: [] }> {
+export class SessionRegistry extends EventEmitter<{ changed: []; room: [RoomSpec] }> {
   private readonly byCookieHash = new Map<string, Session>();
   private readonly byId = new Map<string, Session>();
   private readonly endings = new Map<string, string>();
@@ -51,10 +51,21 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
     private readonly db: Db,
     private readonly log: Logger,
     readonly limits: SessionLimits,
-    private readonly image: string,
+    private roomSpec: RoomSpec,
     readonly work: WorkStore,
   ) {
     super();
+  }
+
+  /** What each new session gets: the image and the limits. */
+  get room(): RoomSpec {
+    return this.roomSpec;
+  }
+
+  /** Change what new sessions get (sessions already running keep theirs). */
+  setRoom(room: RoomSpec): void {
+    this.roomSpec = room;
+    this.emit("room", room);
   }
 
   /** Sessions not yet ended. */
@@ -103,7 +114,7 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
     const session = new Session(
       randomBytes(12).toString("base64url"),
       cookieHash,
-      this.image,
+      this.roomSpec.image,
       studentName || undefined,
       new Date(Date.now() + this.limits.lifetimeMs),
     );
@@ -138,6 +149,7 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
       container = await this.backend.run({
         session: session.id,
         image: session.image,
+        limits: this.roomSpec.limits,
         size: session.size,
         env: ["TERM=xterm-256color"],
         onProgress: (line) => session.progress(line),

@@ -2,6 +2,8 @@
 //   POST /api/admin/reset   (admin token)  end every session, remove every container
 //                                           and network object of the playground;
 //                                           ?purge=1 also deletes the work students kept
+//   PUT  /api/admin/room    (admin token)  what new sessions get: {image?, memory?, cpus?, pids?}
+//                                           (the warm pool is rebuilt to match); GET shows it
 //   GET  /api/sessions      (instructor or admin token)  the session list
 //   GET  /api/health        (no token)     server, database and kernel prerequisites
 // Tokens come as `Authorization: Bearer …`. A missing or wrong token is a 401
@@ -15,12 +17,33 @@ import { checkHealth } from "./health.ts";
 import { HttpError, readJsonBody, sendJson } from "./http-json.ts";
 import { bearerToken, roleOf, type Role, type Tokens } from "./tokens.ts";
 import { firstIssue } from "../common/validation.ts";
+import { Cpus, Memory, PidsLimit } from "../common/limits.ts";
+import { parseReference } from "../engine/image/reference.ts";
 
 /** No route takes more than a small JSON object. */
 const BODY_LIMIT = 4 * 1024;
 
 /** The reset takes no options today; an empty body or `{}` is all it accepts. */
 const ResetRequest = z.object({}).strict().optional();
+
+/** A change to the room: each field optional, each checked as its setting is. */
+const RoomChange = z
+  .object({
+    image: z.string().min(1).max(255).refine(isReference, "not an image reference (such as alpine:3.20)").optional(),
+    memory: Memory.optional(),
+    cpus: Cpus.optional(),
+    pids: PidsLimit.optional(),
+  })
+  .strict();
+
+function isReference(text: string): boolean {
+  try {
+    parseReference(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export const RESET_REASON = "the playground was reset by its administrator";
 
@@ -80,6 +103,25 @@ async function route(deps: ApiDeps, url: URL, req: IncomingMessage, res: ServerR
       const workPurged = purge ? await deps.purgeWork() : 0;
       deps.log.warn({ sessionsEnded, removed, workPurged }, "admin reset done");
       return sendJson(res, 200, { ok: true, sessionsEnded, removed, workPurged });
+    }
+    case "/api/admin/room": {
+      if (req.method === "GET") {
+        requireRole(req, deps.tokens, "instructor");
+        return sendJson(res, 200, deps.registry.room);
+      }
+      allowMethod(req, "PUT");
+      requireRole(req, deps.tokens, "admin");
+      const parsed = RoomChange.safeParse(await readJsonBody(req, BODY_LIMIT));
+      if (!parsed.success) throw new HttpError(400, `invalid request: ${firstIssue(parsed.error)}`);
+      const { image, memory, cpus, pids } = parsed.data;
+      const now = deps.registry.room;
+      const room = {
+        image: image ?? now.image,
+        limits: { memoryBytes: memory ?? now.limits.memoryBytes, cpus: cpus ?? now.limits.cpus, pidsLimit: pids ?? now.limits.pidsLimit },
+      };
+      deps.registry.setRoom(room);
+      deps.log.warn({ room }, "the room changed: new sessions get this");
+      return sendJson(res, 200, room);
     }
     default:
       throw new HttpError(404, `no such API route: ${path}`);
