@@ -70,6 +70,10 @@ const schema = z.object({
   // "0" serves only the HTTP API and socket.io, without the Next.js pages:
   // the server-level tests use it so they need no `next build`.
   PLAYGROUND_WEB_UI: z.enum(["0", "1"]).default("1"),
+  // The lesson every student of the room follows (a folder name under lessons/); unset: students pick.
+  PLAYGROUND_LESSON: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "a lesson's folder name").optional(),
+  // A course's own lessons, beside the shipped ones (a folder of lesson folders).
+  PLAYGROUND_LESSONS_DIR: z.string().optional(),
   PLAYGROUND_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
 });
 
@@ -117,6 +121,9 @@ export interface Config {
     endOnStop: boolean;
     /** Students' files kept between sessions. */
     keepWork: { days: number; maxBytes: number };
+    /** The room's lesson for everyone, and a course's own lessons folder. */
+    lesson?: string;
+    lessonsDir?: string;
   };
   logLevel: string;
   /** Tests only: where to crash on purpose (engine/lifecycle/failpoints.ts). */
@@ -166,6 +173,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ui: e.PLAYGROUND_WEB_UI === "1",
       endOnStop: e.PLAYGROUND_END_ON_STOP === "1",
       keepWork: { days: e.PLAYGROUND_KEEP_WORK_DAYS, maxBytes: e.PLAYGROUND_KEEP_WORK_MAX },
+      lesson: e.PLAYGROUND_LESSON,
+      lessonsDir: e.PLAYGROUND_LESSONS_DIR && path.resolve(e.PLAYGROUND_LESSONS_DIR),
     },
     logLevel: e.PLAYGROUND_LOG_LEVEL,
     failpoint: e.PLAYGROUND_FAILPOINT,

@@ -19,6 +19,8 @@ import { Engine } from "./engine/engine.ts";
 import type { RoomSpec } from "./runtime/backend.ts";
 import { LocalBackend } from "./runtime/local-backend.ts";
 import { WarmPool } from "./runtime/warm-pool.ts";
+import { Classroom } from "./lessons/classroom.ts";
+import { loadLessons } from "./lessons/loader.ts";
 import { SessionRegistry } from "./sessions/registry.ts";
 import { WorkStore } from "./sessions/work-store.ts";
 import { startReaper } from "./sessions/reaper.ts";
@@ -73,6 +75,8 @@ async function main(): Promise<void> {
   const stopReaper = startReaper(registry, log);
   const stopExpiry = expireKeptWork(work, log.child({ part: "work" }));
 
+  const classroom = await openClassroom(config, registry, engine, log.child({ part: "lessons" }));
+
   const guard = new RequestGuard({ allowedHosts: config.web.allowedHosts, trustProxy: config.web.trustProxy, tls: config.web.tls !== undefined });
   const server = createWebServer({
     api: apiHandler({ registry, removeAll: () => pool.suspend(() => engine.removeAll()), purgeWork: () => work.purge(), db: engine.db, tokens, log: log.child({ part: "api" }) }),
@@ -98,7 +102,7 @@ async function main(): Promise<void> {
     starts: new AddressLimits(perMinute / 60, burst),
     guesses: new AddressLimits(1 / 6, 10),
     guard,
-  });
+  }, classroom);
   const roomInfo = (): RoomInfo => ({
     joinCode: tokens.joinCode,
     image: registry.room.image,
@@ -129,6 +133,7 @@ async function main(): Promise<void> {
     stopping = true;
     stopReaper();
     stopExpiry();
+    classroom.stop();
     instructors.stop();
     server.close();
     // Waiting containers are not sessions: nothing to keep, and they would not survive this process.
@@ -165,6 +170,29 @@ async function main(): Promise<void> {
 function limitsOf(config: Config) {
   const { maxSessions, graceMs, idleMs, lifetimeMs } = config.web;
   return { maxSessions, graceMs, idleMs, lifetimeMs };
+}
+
+/**
+ * The lessons (the shipped ones and a course's own): a broken lesson is
+ * reported with its file and line, and the others still load.
+ */
+async function openClassroom(config: Config, registry: SessionRegistry, engine: Engine, log: Logger): Promise<Classroom> {
+  const dirs = [path.join(rootDir, "lessons"), ...(config.web.lessonsDir ? [config.web.lessonsDir] : [])];
+  const { lessons, problems } = await loadLessons(dirs);
+  for (const problem of problems) log.error(problem, `lesson left out: ${problem.file}:${problem.line}: ${problem.message}`);
+  log.info({ lessons: lessons.map((l) => l.id), roomLesson: config.web.lesson }, "lessons loaded");
+  const classroom = new Classroom({
+    lessons,
+    fixed: config.web.lesson,
+    runCheck: async () => {
+      throw new Error("checks are not available yet");
+    },
+    db: engine.db,
+    log,
+    onChange: () => registry.emit("changed"),
+  });
+  classroom.start(() => registry.live());
+  return classroom;
 }
 
 /** Next.js in production mode, serving the build that `npm start` made. */

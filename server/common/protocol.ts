@@ -82,6 +82,48 @@ export interface SessionRow {
   pids?: number;
   ip?: string;
   attached: boolean;
+  /** Where the student is in the room's lesson. */
+  lesson?: LessonPlace;
+}
+
+/** A lesson in the list students pick from. */
+export interface LessonSummary {
+  id: string;
+  title: string;
+  steps: number;
+}
+
+/** A lesson as the student's panel shows it (checks stay on the server). */
+export interface LessonView {
+  id: string;
+  title: string;
+  intro: string;
+  steps: { title: string; body: string; hasCheck: boolean }[];
+}
+
+/** A student's place in their lesson. */
+export interface LessonState {
+  lesson: LessonView;
+  /** The open step (0-based). */
+  step: number;
+  /** Steps whose check passed. */
+  passed: number[];
+  /** When the open step was opened (ISO). */
+  since: string;
+  /** A check of the open step is running now. */
+  checking: boolean;
+  /** What the last check of the open step said, when it did not pass. */
+  message?: string;
+}
+
+/** The instructor's view of a student's lesson. */
+export interface LessonPlace {
+  title: string;
+  step: number;
+  stepTitle: string;
+  steps: number;
+  passed: number;
+  since: string;
 }
 
 /** Student namespace "/": events the server emits. */
@@ -104,6 +146,10 @@ export interface StudentServerEvents {
   kept: (work: KeptWork[]) => void;
   /** The room needs a join code (on connect), or the one sent was wrong. */
   joinCode: (state: "needed" | "wrong") => void;
+  /** On connect: the lessons to pick from, and whether the room has one set for everyone. */
+  lessons: (list: LessonSummary[], fixed: boolean) => void;
+  /** The session's lesson and the student's place in it (null: none picked). */
+  lesson: (state: LessonState | null) => void;
 }
 
 /** Student namespace "/": events the browser emits. */
@@ -114,6 +160,12 @@ export interface StudentClientEvents {
   ack: (chars: number) => void;
   /** The student ends their own session (their files are kept, when work is kept). */
   end: () => void;
+  /** Pick a lesson (by id), or none. */
+  lessonPick: (id: string | null) => void;
+  /** Open a step of the lesson. */
+  lessonStep: (index: number) => void;
+  /** Check the open step now. */
+  lessonCheck: () => void;
 }
 
 /** What the instructor page shows of the room itself. */

@@ -39,6 +39,8 @@ import { checkUidRange } from "./lifecycle/uid-range.ts";
 import { CONTAINER_ID, CONTAINER_NAME, newContainerId, newContainerName } from "./lifecycle/names.ts";
 import { disown, isLive, liveContainerIds, own, RUNTIME_KINDS, type ObjectKind } from "./lifecycle/record.ts";
 import { ContainerNetwork } from "./network/container-network.ts";
+import { gatewayOf, prefixOf } from "./network/subnet.ts";
+import { vethNames } from "./network/veth.ts";
 import { capabilityMaskBits } from "./process/capabilities.ts";
 import { buildSteps, UNCONFINED_STEP, type SeccompStep } from "./process/launch-plan.ts";
 import { ShimContainer } from "./process/launcher.ts";
@@ -145,6 +147,30 @@ export interface ContainerStats {
   memoryBytes: number;
   memoryLimitBytes: number;
   pids: number;
+}
+
+/** A running container as the host sees it (Engine.facts). */
+export interface ContainerFacts {
+  id: string;
+  hostname: string;
+  image: string;
+  imageDigest: string;
+  ip: string;
+  gateway: string;
+  /** The subnet's prefix length (16 for a /16). */
+  prefix: number;
+  bridge: string;
+  /** The host end of its veth pair, and that interface's index on the host (what `eth0@ifN` names inside). */
+  hostVeth: string;
+  hostVethIfindex?: number;
+  /** The host uid its root is. */
+  uidBase: number;
+  memoryLimitBytes: number;
+  pidsLimit: number;
+  memoryBytes: number;
+  pids: number;
+  oomKills: number;
+  pidsLimitHits: number;
 }
 
 export interface ContainerSummary {
@@ -650,6 +676,39 @@ export class Engine {
       memoryBytes: stats.memoryBytes,
       memoryLimitBytes: stats.memoryLimitBytes,
       pids: stats.pids,
+    };
+  }
+
+  /**
+   * What the host knows of a running container, the truth a lesson's check
+   * compares a student's findings with: its record, its network as the host
+   * made it, and its cgroup's counters read from the host's side.
+   */
+  async facts(idOrName: string): Promise<ContainerFacts> {
+    const row = await this.find(idOrName);
+    if (row.state !== "running") throw new EngineError(`container ${row.name} is not running`);
+    const stats = await this.cgroups.open(row.id).stats();
+    const subnet = await this.network.recordedSubnet();
+    const veth = vethNames(row.id).host;
+    const ifindex = await fs.readFile(`/sys/class/net/${veth}/ifindex`, "utf8").then((t) => Number(t.trim()), () => undefined);
+    return {
+      id: row.id,
+      hostname: row.hostname,
+      image: row.image,
+      imageDigest: row.imageDigest,
+      ip: row.ip ?? "",
+      gateway: subnet ? gatewayOf(subnet) : "",
+      prefix: subnet ? prefixOf(subnet) : 0,
+      bridge: this.network.bridge,
+      hostVeth: veth,
+      hostVethIfindex: ifindex,
+      uidBase: this.config.uidBase,
+      memoryLimitBytes: stats.memoryLimitBytes,
+      pidsLimit: stats.pidsLimit,
+      memoryBytes: stats.memoryBytes,
+      pids: stats.pids,
+      oomKills: stats.oomKills,
+      pidsLimitHits: stats.pidsLimitHits,
     };
   }
 

@@ -5,6 +5,8 @@
 // Kubernetes backend would be a third (a pod per session, its terminal over
 // the exec API). JupyterHub's Spawner plays the same part for its hub.
 import type { Terminal } from "./terminal.ts";
+export type { ContainerFacts } from "../engine/engine.ts";
+import type { ContainerFacts } from "../engine/engine.ts";
 
 export interface ContainerRequest {
   /** The session it is for: its owner, should a crash separate the two. */
@@ -64,6 +66,8 @@ export interface BackendContainer {
   stop(): Promise<void>;
   /** Let go of it without ending it: this server is stopping, the container runs on for the next. */
   detach(): void;
+  /** What the host knows of it now: its record, network and cgroup counters (what a lesson's check compares with). */
+  facts(): Promise<ContainerFacts>;
 }
 
 export interface ContainerStats {

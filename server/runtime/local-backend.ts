@@ -21,7 +21,7 @@ export class LocalBackend implements PreparingBackend {
       keepWork: request.work?.keepTo,
       onPullProgress: request.onProgress && pullProgressLines(request.onProgress),
     });
-    return asBackendContainer(container);
+    return asBackendContainer(this.engine, container);
   }
 
   async prepare(image: string, limits: RoomLimits): Promise<WaitingContainer> {
@@ -40,6 +40,7 @@ export class LocalBackend implements PreparingBackend {
       discard: prepared.discard,
       claim: async (request) =>
         asBackendContainer(
+          this.engine,
           await prepared.start({ session: request.session, env: request.env, tty: request.size, keepWork: request.work?.keepTo, fromPool: true }),
         ),
     };
@@ -51,7 +52,7 @@ export class LocalBackend implements PreparingBackend {
 
   async adopt(id: string, work?: ContainerRequest["work"]): Promise<BackendContainer | undefined> {
     const container = await this.engine.adopt(id, { keepWork: work?.keepTo });
-    return container && asBackendContainer(container);
+    return container && asBackendContainer(this.engine, container);
   }
 
   sweep(live: Set<string>): Promise<string[]> {
@@ -63,7 +64,7 @@ export class LocalBackend implements PreparingBackend {
   }
 }
 
-function asBackendContainer(c: RunningContainer): BackendContainer {
+function asBackendContainer(engine: Engine, c: RunningContainer): BackendContainer {
   return {
     id: c.id,
     image: c.image,
@@ -74,6 +75,7 @@ function asBackendContainer(c: RunningContainer): BackendContainer {
     exited: c.exited,
     stop: c.stop,
     detach: c.detach,
+    facts: () => engine.facts(c.id),
   };
 }
 

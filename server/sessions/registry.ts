@@ -370,6 +370,7 @@ export class SessionRegistry extends EventEmitter<{ changed: []; room: [RoomSpec
       lastActivityAt: s.lastInputAt.toISOString(),
       ip: s.container?.ip,
       attached: s.attachedCount > 0,
+      ...(s.lesson ? { lesson: s.lesson.place() } : {}),
     };
     if (s.state === "running" && s.container) {
       try {

@@ -7,7 +7,8 @@
 //
 // This file is the session's own state and its relay of text; starting and
 // ending it (the backend, the record, the cap) is the registry's business.
-import type { SessionInfo } from "../common/protocol.ts";
+import type { LessonState, SessionInfo } from "../common/protocol.ts";
+import type { LessonProgress } from "../lessons/progress.ts";
 import type { BackendContainer } from "../runtime/backend.ts";
 import type { Terminal } from "../runtime/terminal.ts";
 import { FlowControl } from "./flow-control.ts";
@@ -26,6 +27,7 @@ export interface StudentClient extends Reader {
   progress(line: string): void;
   ended(reason: string): void;
   failure(message: string): void;
+  lesson(state: LessonState | null): void;
 }
 
 /**
@@ -63,6 +65,8 @@ export class Session {
   endedAt?: Date;
   endReason?: string;
   size = { cols: 80, rows: 24 };
+  /** The student's place in their lesson, if they follow one (lessons/classroom.ts keeps it). */
+  lesson?: LessonProgress;
 
   private readonly students = new Map<string, StudentClient>();
   private readonly watchers = new Map<string, { watcher: Watcher; stale: boolean }>();
@@ -222,6 +226,11 @@ export class Session {
     this.batcher.drain();
     this.stopRelay?.();
     this.stopRelay = undefined;
+  }
+
+  /** Tell every student page attached now. */
+  forEachStudent(tell: (student: StudentClient) => void): void {
+    for (const student of this.students.values()) tell(student);
   }
 
   /** The students' pages attached now (for the registry to end or notify them). */

@@ -12,6 +12,8 @@ import type { AddressLimits } from "./address-limits.ts";
 import { newSecret, secretFromCookieHeader, sessionCookie } from "./cookies.ts";
 import type { RequestGuard } from "./request-guard.ts";
 import { joinCodeMatches } from "./tokens.ts";
+import type { Classroom } from "../lessons/classroom.ts";
+import { LESSON_EVENTS, lessonEvents } from "./student-lessons.ts";
 import {
   Ack,
   Input,
@@ -50,7 +52,7 @@ export interface RoomDoor {
   guard: RequestGuard;
 }
 
-export function studentNamespace(io: Server, registry: SessionRegistry, log: Logger, cookieMaxAgeSeconds: number, door: RoomDoor): Namespace {
+export function studentNamespace(io: Server, registry: SessionRegistry, log: Logger, cookieMaxAgeSeconds: number, door: RoomDoor, classroom: Classroom): Namespace {
   // The handshake is the only HTTP response socket.io lets us add a header to:
   // a browser without a (well-formed) session cookie gets one here.
   io.engine.on("initial_headers", (headers: Record<string, string | string[]>, req: IncomingMessage) => {
@@ -61,11 +63,11 @@ export function studentNamespace(io: Server, registry: SessionRegistry, log: Log
   });
 
   const nsp = io.of("/") as unknown as Namespace<StudentClientEvents, StudentServerEvents>;
-  nsp.on("connection", (socket) => connect(socket, registry, log, door));
+  nsp.on("connection", (socket) => connect(socket, registry, log, door, classroom));
   return nsp as unknown as Namespace;
 }
 
-function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, door: RoomDoor): void {
+function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, door: RoomDoor, classroom: Classroom): void {
   const secret = secretFromCookieHeader(socket.request.headers.cookie) ?? issued.get(socket.request);
   if (!secret) {
     socket.emit("failure", "this browser sent no session cookie: please enable cookies for this site");
@@ -88,8 +90,12 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
       }
       socket.emit("output", data);
     },
-    session: (info) => socket.emit("session", info),
+    session: (info) => {
+      socket.emit("session", info);
+      lessons.sendState();
+    },
     progress: (line) => socket.emit("progress", line),
+    lesson: (state) => socket.emit("lesson", state),
     ended: (reason) => {
       session = undefined;
       socket.emit("ended", reason);
@@ -103,6 +109,7 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
     input: new RateLimit(200, 400),
     resize: new RateLimit(10, 20),
     start: new RateLimit(0.5, 3),
+    lesson: new RateLimit(2, 10),
   };
   const allowed = (kind: keyof typeof limits) => {
     if (limits.any.take() && (kind === "any" || limits[kind].take())) return true;
@@ -110,6 +117,7 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
     return false;
   };
 
+  const lessons = lessonEvents(socket, classroom, () => session, () => allowed("lesson"), refuse, log);
   const existing = registry.forCookie(secret);
   if (existing) {
     session = existing;
@@ -196,7 +204,7 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
     registry.end(session, END_BY_STUDENT).catch((error) => log.error({ session: session?.id, err: String(error) }, "ending a session failed"));
   });
 
-  const known = new Set(["start", "input", "resize", "ack", "end"]);
+  const known = new Set<string>(["start", "input", "resize", "ack", "end", ...LESSON_EVENTS]);
   socket.onAny((event: unknown) => {
     if (typeof event === "string" && known.has(event)) return;
     if (allowed("any")) refuse(`unknown message "${String(event).slice(0, 40)}"`);

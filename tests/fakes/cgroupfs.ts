@@ -175,7 +175,7 @@ export class FakeCgroupFs extends FakeHost {
         if (o.swapAccounting) files["memory.swap.max"] = "max\n";
       }
       if (handedDown.includes("cpu")) files["cpu.max"] = "max 100000\n";
-      if (handedDown.includes("pids")) Object.assign(files, { "pids.max": "max\n", "pids.current": "0\n" });
+      if (handedDown.includes("pids")) Object.assign(files, { "pids.max": "max\n", "pids.current": "0\n", "pids.events": "max 0\n" });
       return files;
     }
     const tree = path.relative(this.root, dir).split(path.sep)[0].split(",");
@@ -193,7 +193,7 @@ export class FakeCgroupFs extends FakeHost {
     }
     if (tree.includes("cpu")) Object.assign(files, { "cpu.cfs_period_us": "100000\n", "cpu.cfs_quota_us": "-1\n" });
     if (tree.includes("cpuacct")) files["cpuacct.usage"] = "0\n";
-    if (tree.includes("pids")) Object.assign(files, { "pids.max": "max\n", "pids.current": "0\n" });
+    if (tree.includes("pids")) Object.assign(files, { "pids.max": "max\n", "pids.current": "0\n", "pids.events": "max 0\n" });
     return files;
   }
 }

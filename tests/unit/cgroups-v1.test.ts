@@ -103,12 +103,15 @@ describe("cgroup v1 driver", () => {
     await fake.writeFile("", `${group("memory")}/memory.failcnt`, "17\n");
     await fake.writeFile("", `${group("cpuacct")}/cpuacct.usage`, "123456789\n");
     await fake.writeFile("", `${group("pids")}/pids.current`, "2\n");
+    await fake.writeFile("", `${group("pids")}/pids.events`, "max 5\n");
     expect(await cgroup.stats()).toEqual({
       memoryBytes: 4096,
       memoryLimitBytes: 268435456,
       cpuUsageNs: 123456789,
       pids: 2,
+      pidsLimit: 512,
       oomKills: 3,
+      pidsLimitHits: 5,
     });
 
     await fake.writeFile("", `${group("memory")}/memory.oom_control`, "oom_kill_disable 0\nunder_oom 0\n");

@@ -32,10 +32,10 @@ describe("cgroup v2 driver", () => {
     const cgroup = await driver.create(fake, "c0ffee123456", limits);
 
     expect(fake.commands).toEqual([
-      // The root already hands down cpuset and cpu: only memory and pids are added.
-      `echo '+memory +pids' > ${root}/cgroup.subtree_control`,
+      // The root already hands down cpuset and cpu: only memory, pids and io are added.
+      `echo '+memory +pids +io' > ${root}/cgroup.subtree_control`,
       `mkdir -p ${root}/playground`,
-      `echo '+memory +cpu +pids' > ${root}/playground/cgroup.subtree_control`,
+      `echo '+memory +cpu +pids +io' > ${root}/playground/cgroup.subtree_control`,
       `mkdir -p ${group}`,
       `echo 268435456 > ${group}/memory.max`,
       `echo 0 > ${group}/memory.swap.max`,
@@ -44,7 +44,7 @@ describe("cgroup v2 driver", () => {
     ]);
     expect(fake.steps.map((s) => s.title)).toContain("limit memory to 256 MiB");
     expect((await fake.read(`${root}/cgroup.subtree_control`)).split(/\s+/).filter(Boolean).sort()).toEqual(
-      ["cpu", "cpuset", "memory", "pids"],
+      ["cpu", "cpuset", "io", "memory", "pids"],
     );
     expect(await fake.read(`${group}/memory.max`)).toBe("268435456");
     expect(await fake.read(`${group}/memory.swap.max`)).toBe("0");
@@ -90,12 +90,15 @@ describe("cgroup v2 driver", () => {
     await fake.writeFile("", `${group}/cpu.stat`, "usage_usec 2500\nuser_usec 2000\nsystem_usec 500\n");
     await fake.writeFile("", `${group}/pids.current`, "3\n");
     await fake.writeFile("", `${group}/memory.events`, "low 0\nhigh 0\nmax 4\noom 2\noom_kill 2\n");
+    await fake.writeFile("", `${group}/pids.events`, "max 7\n");
     expect(await cgroup.stats()).toEqual({
       memoryBytes: 1048576,
       memoryLimitBytes: 268435456,
       cpuUsageNs: 2_500_000,
       pids: 3,
+      pidsLimit: 512,
       oomKills: 2,
+      pidsLimitHits: 7,
     });
   });
 

@@ -21,6 +21,7 @@ function page(id: string) {
     progress: () => {},
     ended: () => {},
     failure: () => {},
+    lesson: () => {},
   };
   return { client, text: () => text, infos };
 }

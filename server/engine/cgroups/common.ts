@@ -50,6 +50,12 @@ export async function readCounter(file: string): Promise<number> {
   return Number.isFinite(value) ? value : 0;
 }
 
+/** A limit file such as pids.max: its number, Infinity for "max" or when absent. */
+export function limitOrInfinity(text: string | undefined): number {
+  const value = Number(text?.trim());
+  return text === undefined || text.trim() === "max" || !Number.isFinite(value) ? Infinity : value;
+}
+
 /** One "key value" line of a flat-keyed file (memory.events, cpu.stat, memory.oom_control). */
 export function keyedValue(text: string | undefined, key: string): number | undefined {
   if (text === undefined) return undefined;

@@ -17,7 +17,11 @@ export interface CgroupStats {
   memoryLimitBytes: number;
   cpuUsageNs: number;
   pids: number;
+  /** Infinity when the group has no process limit. */
+  pidsLimit: number;
   oomKills: number;
+  /** How often a fork was refused because the group was at its process limit. */
+  pidsLimitHits: number;
 }
 
 export interface Cgroup {

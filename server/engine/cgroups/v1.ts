@@ -28,6 +28,7 @@ import {
   isDirectory,
   keyedValue,
   killUntilEmpty,
+  limitOrInfinity,
   readCounter,
   readOptional,
 } from "./common.ts";
@@ -213,7 +214,9 @@ class CgroupV1 implements Cgroup {
       memoryLimitBytes: unlimitedAsInfinity(await readCounter(path.join(memory, "memory.limit_in_bytes"))),
       cpuUsageNs: await readCounter(path.join(this.groupOf("cpuacct")!, "cpuacct.usage")),
       pids: await readCounter(path.join(this.groupOf("pids")!, "pids.current")),
+      pidsLimit: limitOrInfinity(await readOptional(path.join(this.groupOf("pids")!, "pids.max"))),
       oomKills,
+      pidsLimitHits: keyedValue(await readOptional(path.join(this.groupOf("pids")!, "pids.events")), "max") ?? 0,
     };
   }
 

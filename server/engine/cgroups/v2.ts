@@ -16,6 +16,7 @@ import {
   isDirectory,
   keyedValue,
   killUntilEmpty,
+  limitOrInfinity,
   readCounter,
   readOptional,
   waitUntilEmpty,
@@ -146,7 +147,9 @@ class CgroupV2 implements Cgroup {
       memoryLimitBytes: max === undefined || max === "max" ? Infinity : Number(max),
       cpuUsageNs: usageUsec * 1000,
       pids: await readCounter(file("pids.current")),
+      pidsLimit: limitOrInfinity(await readOptional(file("pids.max"))),
       oomKills: keyedValue(await readOptional(file("memory.events")), "oom_kill") ?? 0,
+      pidsLimitHits: keyedValue(await readOptional(file("pids.events")), "max") ?? 0,
     };
   }
 
