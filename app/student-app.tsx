@@ -11,11 +11,15 @@ import {
   MAX_INPUT_BYTES,
   StartRequest,
   type KeptWork,
+  type LessonState,
+  type LessonSummary,
   type SessionInfo,
   type StudentClientEvents,
   type StudentServerEvents,
 } from "../server/common/protocol.ts";
 import { BuildSteps } from "./components/build-steps.tsx";
+import { LessonPanel } from "./components/lesson-panel.tsx";
+import { SplitPane } from "./components/split-pane.tsx";
 import { StartForm, type StartChoice } from "./components/start-form.tsx";
 import { StatusBar } from "./components/status-bar.tsx";
 import { TerminalView } from "./components/terminal-view.tsx";
@@ -56,6 +60,9 @@ export function StudentApp() {
   const [showSteps, setShowSteps] = useState(false);
   const [codeState, setCodeState] = useState<"needed" | "wrong">();
   const [kept, setKept] = useState<KeptWork[]>([]);
+  const [lessons, setLessons] = useState<{ list: LessonSummary[]; fixed: boolean }>({ list: [], fixed: false });
+  const [lesson, setLesson] = useState<LessonState | null>(null);
+  const [lessonOpen, setLessonOpen] = useState(true);
 
   // Socket handlers are registered once, so they read the current state from refs.
   const phaseRef = useRef<Phase>("connecting");
@@ -181,6 +188,8 @@ export function StudentApp() {
         if (state === "wrong") localStorage.removeItem(CODE_KEY);
       });
       s.on("kept", (work) => setKept(work));
+      s.on("lessons", (list, fixed) => setLessons({ list, fixed }));
+      s.on("lesson", (state) => setLesson(state));
       s.on("progress", (line) => {
         // A reload while the container is still starting: show its progress.
         if (phaseRef.current === "connecting") go("starting");
@@ -238,6 +247,13 @@ export function StudentApp() {
   }, []);
 
   const end = useCallback(() => socketRef.current?.emit("end"), []);
+  const pickLesson = useCallback((id: string | null) => socketRef.current?.emit("lessonPick", id), []);
+  const openLessonStep = useCallback((index: number) => socketRef.current?.emit("lessonStep", index), []);
+  const checkLessonStep = useCallback(() => socketRef.current?.emit("lessonCheck"), []);
+  const collapseLesson = useCallback(() => {
+    setLessonOpen(false);
+    terminalRef.current?.term.focus();
+  }, []);
 
   const openSteps = useCallback(() => setShowSteps(true), []);
   const closeSteps = useCallback(() => {
@@ -270,18 +286,40 @@ export function StudentApp() {
           </button>
         </div>
       )}
-      <div className="terminal-area">
-        <TerminalView
-          key={terminalKey}
-          readOnly={phase !== "running" && phase !== "starting"}
-          onReady={onReady}
-          onData={onData}
-          onResize={sendSize}
-          exposeForTests
-          className="fill"
-        />
-        {showSteps && info && <BuildSteps steps={info.steps} onClose={closeSteps} />}
-      </div>
+      <SplitPane
+        side={
+          phase === "running" && lessonOpen && (lesson || lessons.list.length > 0) ? (
+            <LessonPanel
+              lessons={lessons.list}
+              fixed={lessons.fixed}
+              state={lesson}
+              onPick={pickLesson}
+              onStep={openLessonStep}
+              onCheck={checkLessonStep}
+              onCollapse={collapseLesson}
+            />
+          ) : undefined
+        }
+        onResized={sendSize}
+      >
+        <div className="terminal-area">
+          <TerminalView
+            key={terminalKey}
+            readOnly={phase !== "running" && phase !== "starting"}
+            onReady={onReady}
+            onData={onData}
+            onResize={sendSize}
+            exposeForTests
+            className="fill"
+          />
+          {showSteps && info && <BuildSteps steps={info.steps} onClose={closeSteps} />}
+          {phase === "running" && !lessonOpen && (lesson || lessons.list.length > 0) && (
+            <button className="small lesson-reopen" onClick={() => setLessonOpen(true)} data-testid="lesson-reopen">
+              ⟨ Lesson
+            </button>
+          )}
+        </div>
+      </SplitPane>
     </div>
   );
 }

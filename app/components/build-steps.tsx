@@ -36,16 +36,25 @@ export function BuildSteps({ steps, onClose }: Props) {
         </button>
       </div>
       <p className="hint">
-        Each step the playground took, in order, with the command that does the same by hand on a Linux host (as root).
+        Each step the playground took, in order, with the command that does the same by hand on a Linux host (as root), and
+        how long it took.
       </p>
       <ol className="steps">
         {steps.map((step, index) => (
           <li key={index}>
             <span className="step-title">{step.title}</span>
+            {step.ms !== undefined && <span className="step-ms">{formatStepTime(step.ms)}</span>}
             <pre className="step-command">{step.command}</pre>
           </li>
         ))}
       </ol>
     </section>
   );
+}
+
+/** "0.05 ms", "3.2 ms", "140 ms": enough digits to compare steps. */
+function formatStepTime(ms: number): string {
+  if (ms < 1) return `${ms.toFixed(2)} ms`;
+  if (ms < 10) return `${ms.toFixed(1)} ms`;
+  return `${Math.round(ms)} ms`;
 }
