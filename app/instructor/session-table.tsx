@@ -1,7 +1,7 @@
 "use client";
 // The instructor's list: live sessions (click one to watch it) and, below, the ended ones.
 import type { SessionRow } from "../../server/common/protocol.ts";
-import { formatAgo, formatBytes, formatClock, shortId } from "../lib/format.ts";
+import { formatAgo, formatBytes, formatClock, formatDuration, shortId } from "../lib/format.ts";
 import { useNow } from "../lib/use-now.ts";
 
 interface Props {
@@ -31,6 +31,7 @@ export function SessionTable({ rows, watched, onWatch, onEnd }: Props) {
             <th>Container</th>
             <th>Image</th>
             <th>State</th>
+            <th>Lesson</th>
             <th>Started</th>
             <th>Last activity</th>
             <th className="num">CPU</th>
@@ -43,7 +44,7 @@ export function SessionTable({ rows, watched, onWatch, onEnd }: Props) {
         <tbody>
           {live.length === 0 && (
             <tr>
-              <td colSpan={11} className="empty">
+              <td colSpan={12} className="empty">
                 No sessions yet. Students open this server&apos;s address and press Start.
               </td>
             </tr>
@@ -66,6 +67,16 @@ export function SessionTable({ rows, watched, onWatch, onEnd }: Props) {
               <td>
                 <span className={`state ${row.state}`}>{row.state}</span>
                 {!row.attached && row.state === "running" && <span className="muted"> (detached)</span>}
+              </td>
+              <td className="lesson-place" data-testid="lesson-place">
+                {row.lesson ? (
+                  <span title={`${row.lesson.title}: ${row.lesson.passed} of ${row.lesson.steps} steps checked`}>
+                    {row.lesson.step + 1}/{row.lesson.steps} {row.lesson.stepTitle}{" "}
+                    <span className="muted">· {formatDuration(now - Date.parse(row.lesson.since))}</span>
+                  </span>
+                ) : (
+                  dash
+                )}
               </td>
               <td>{formatClock(row.startedAt)}</td>
               <td>{formatAgo(row.lastActivityAt, now)}</td>
