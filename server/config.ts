@@ -62,6 +62,9 @@ const schema = z.object({
   // "1": a TLS proxy in front: X-Forwarded-For names the client, X-Forwarded-Proto the scheme.
   PLAYGROUND_TRUST_PROXY: z.enum(["0", "1"]).default("0"),
   PLAYGROUND_MAX_SESSIONS: z.coerce.number().int().positive().default(50),
+  // What all of one student's containers (their instances) may use together; default: one container's share.
+  PLAYGROUND_SESSION_MEMORY: Memory.optional(),
+  PLAYGROUND_SESSION_PIDS: PidsLimit.optional(),
   // Containers kept ready for the next students (0: none; each start then builds one).
   PLAYGROUND_WARM_POOL: z.coerce.number({ message: "expected a whole number" }).int("expected a whole number").min(0).max(200).default(4),
   PLAYGROUND_GRACE_SECONDS: duration.default(5 * 60),
@@ -70,6 +73,9 @@ const schema = z.object({
   // "0" serves only the HTTP API and socket.io, without the Next.js pages:
   // the server-level tests use it so they need no `next build`.
   PLAYGROUND_WEB_UI: z.enum(["0", "1"]).default("1"),
+  // What container root may do: "nested" opens user namespaces, mounts and a cgroup subtree
+  // inside (build-your-own-container labs); unset: default, or what the room's lesson asks for.
+  PLAYGROUND_PROFILE: z.enum(["default", "nested"]).optional(),
   // The lesson every student of the room follows (a folder name under lessons/); unset: students pick.
   PLAYGROUND_LESSON: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "a lesson's folder name").optional(),
   // A course's own lessons, beside the shipped ones (a folder of lesson folders).
@@ -112,6 +118,8 @@ export interface Config {
     maxSessions: number;
     /** Containers made ahead of need, waiting for students. */
     warmPool: number;
+    /** What all of one student's containers may use together. */
+    sessionCap: { memoryBytes: number; pidsLimit: number };
     graceMs: number;
     idleMs: number;
     lifetimeMs: number;
@@ -121,6 +129,8 @@ export interface Config {
     endOnStop: boolean;
     /** Students' files kept between sessions. */
     keepWork: { days: number; maxBytes: number };
+    /** What container root may do, when set (else the room lesson's choice, else default). */
+    profile?: "default" | "nested";
     /** The room's lesson for everyone, and a course's own lessons folder. */
     lesson?: string;
     lessonsDir?: string;
@@ -167,12 +177,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       trustProxy: e.PLAYGROUND_TRUST_PROXY === "1",
       maxSessions: e.PLAYGROUND_MAX_SESSIONS,
       warmPool: e.PLAYGROUND_WARM_POOL,
+      sessionCap: {
+        memoryBytes: e.PLAYGROUND_SESSION_MEMORY ?? e.PLAYGROUND_MEMORY,
+        pidsLimit: e.PLAYGROUND_SESSION_PIDS ?? e.PLAYGROUND_PIDS_LIMIT,
+      },
       graceMs: e.PLAYGROUND_GRACE_SECONDS * 1000,
       idleMs: e.PLAYGROUND_IDLE_SECONDS * 1000,
       lifetimeMs: e.PLAYGROUND_LIFETIME_SECONDS * 1000,
       ui: e.PLAYGROUND_WEB_UI === "1",
       endOnStop: e.PLAYGROUND_END_ON_STOP === "1",
       keepWork: { days: e.PLAYGROUND_KEEP_WORK_DAYS, maxBytes: e.PLAYGROUND_KEEP_WORK_MAX },
+      profile: e.PLAYGROUND_PROFILE,
       lesson: e.PLAYGROUND_LESSON,
       lessonsDir: e.PLAYGROUND_LESSONS_DIR && path.resolve(e.PLAYGROUND_LESSONS_DIR),
     },

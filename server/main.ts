@@ -21,6 +21,7 @@ import { LocalBackend } from "./runtime/local-backend.ts";
 import { WarmPool } from "./runtime/warm-pool.ts";
 import { Classroom } from "./lessons/classroom.ts";
 import { loadLessons } from "./lessons/loader.ts";
+import type { Lesson } from "./lessons/format.ts";
 import { SessionRegistry } from "./sessions/registry.ts";
 import { WorkStore } from "./sessions/work-store.ts";
 import { startReaper } from "./sessions/reaper.ts";
@@ -55,10 +56,15 @@ async function main(): Promise<void> {
   }
 
   const work = new WorkStore(engine.db, config.dataDir, config.web.keepWork);
+  const lessons = await loadRoomLessons(config, log.child({ part: "lessons" }));
   const room: RoomSpec = {
     image: config.web.image,
     limits: { memoryBytes: config.container.memoryBytes, cpus: config.container.cpus, pidsLimit: config.container.pidsLimit },
+    // The room's lesson may ask for the nested profile (its front matter); the setting has the last word.
+    profile: config.web.profile ?? lessons.find((l) => l.id === config.web.lesson)?.settings.profile ?? "default",
+    sessionCap: config.web.sessionCap,
   };
+  if (room.profile === "nested") log.warn("nested profile: students may make user namespaces, mounts and cgroups inside their containers (the kernel's user-namespace code is open to them)");
   // Sessions take containers from the warm pool, which makes them with the local engine.
   const pool = new WarmPool(new LocalBackend(engine), {
     size: config.web.warmPool,
@@ -75,7 +81,7 @@ async function main(): Promise<void> {
   const stopReaper = startReaper(registry, log);
   const stopExpiry = expireKeptWork(work, log.child({ part: "work" }));
 
-  const classroom = await openClassroom(config, registry, engine, log.child({ part: "lessons" }));
+  const classroom = openClassroom(config, lessons, registry, engine, log.child({ part: "lessons" }));
 
   const guard = new RequestGuard({ allowedHosts: config.web.allowedHosts, trustProxy: config.web.trustProxy, tls: config.web.tls !== undefined });
   const server = createWebServer({
@@ -107,6 +113,7 @@ async function main(): Promise<void> {
     joinCode: tokens.joinCode,
     image: registry.room.image,
     limits: registry.room.limits,
+    profile: registry.room.profile,
     pool: { ready: pool.status().ready, size: config.web.warmPool },
   });
   const instructors = instructorNamespace(io, registry, tokens, log.child({ part: "instructor" }), roomInfo);
@@ -176,14 +183,20 @@ function limitsOf(config: Config) {
  * The lessons (the shipped ones and a course's own): a broken lesson is
  * reported with its file and line, and the others still load.
  */
-async function openClassroom(config: Config, registry: SessionRegistry, engine: Engine, log: Logger): Promise<Classroom> {
+async function loadRoomLessons(config: Config, log: Logger): Promise<Lesson[]> {
   const dirs = [path.join(rootDir, "lessons"), ...(config.web.lessonsDir ? [config.web.lessonsDir] : [])];
   const { lessons, problems } = await loadLessons(dirs);
   for (const problem of problems) log.error(problem, `lesson left out: ${problem.file}:${problem.line}: ${problem.message}`);
   log.info({ lessons: lessons.map((l) => l.id), roomLesson: config.web.lesson }, "lessons loaded");
+  return lessons;
+}
+
+/** The room's lessons at work: each session's place, and its checks every few seconds. */
+function openClassroom(config: Config, lessons: Lesson[], registry: SessionRegistry, engine: Engine, log: Logger): Classroom {
   const classroom = new Classroom({
     lessons,
     fixed: config.web.lesson,
+    roomProfile: () => registry.room.profile,
     runCheck: async () => {
       throw new Error("checks are not available yet");
     },

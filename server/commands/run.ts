@@ -1,5 +1,5 @@
 // `playground run [-i] [-t] [--rm] [--name NAME] [--hostname H] [--memory 256m]
-//                 [--cpus 0.5] [--pids-limit N] [-e K=V]... IMAGE [CMD ARG...]`
+//                 [--cpus 0.5] [--pids-limit N] [--profile nested] [-e K=V]... IMAGE [CMD ARG...]`
 //
 // Like `docker run` in the foreground: pulls the image if missing (progress on
 // stderr), starts the container and stays attached until its main process
@@ -9,6 +9,8 @@
 //       shells, Ctrl-C, job control and vi behave as on a local terminal.
 //  -i   keep stdin connected (without it the container reads end-of-file).
 // Without -t the container's stdout and stderr are passed through as they are.
+//  --profile nested  root in the container may make namespaces, mounts and cgroups
+//       of its own: build a container inside the container (process/profile.ts).
 import { Cpus, Memory, parseWith, PidsLimit } from "../common/limits.ts";
 import { loadConfig } from "../config.ts";
 import { Engine, type PullProgressEvent, type RunningContainer } from "../engine/engine.ts";
@@ -18,7 +20,7 @@ import { parseCommandArgs } from "./args.ts";
 import { UsageError, userMessage } from "./errors.ts";
 
 const USAGE =
-  "playground run [-i] [-t] [--rm] [--name NAME] [--hostname H] [--memory 256m] [--cpus 0.5] [--pids-limit N] [-e K=V]... IMAGE [CMD ARG...]";
+  "playground run [-i] [-t] [--rm] [--name NAME] [--hostname H] [--memory 256m] [--cpus 0.5] [--pids-limit N] [--profile nested] [-e K=V]... IMAGE [CMD ARG...]";
 
 /** docker run's status when the container could not be started at all. */
 const CANNOT_START = 125;
@@ -32,6 +34,7 @@ const options = {
   memory: { type: "string", short: "m" },
   cpus: { type: "string" },
   "pids-limit": { type: "string" },
+  profile: { type: "string" },
   env: { type: "string", short: "e", multiple: true },
 } as const;
 
@@ -44,6 +47,8 @@ export async function run(args: string[]): Promise<number> {
   const [image, ...command] = positionals;
   if (!image) throw new UsageError(`run needs an image\nusage: ${USAGE}`);
   const limits = parseLimits(values);
+  const profile = values.profile ?? "default";
+  if (profile !== "default" && profile !== "nested") throw new UsageError(`--profile: "default" or "nested", not "${profile}"`);
   const env = (values.env ?? []).flatMap(expandEnv);
   if (values.tty && values.interactive && !process.stdin.isTTY) {
     throw new UsageError("the input device is not a TTY: drop -t, or run from a terminal");
@@ -67,6 +72,7 @@ export async function run(args: string[]): Promise<number> {
           // Without a terminal the container gets this command's own stdout and stderr, and its stdin with -i.
           stdio: { mode: "inherit", stdin: values.interactive ?? false },
           limits,
+          profile,
           autoRemove: values.rm ?? false,
         }),
       );

@@ -177,6 +177,8 @@ export interface RoomInfo {
   imageSource?: string;
   /** What each container is held to (for new sessions). */
   limits: { memoryBytes?: number; cpus?: number; pidsLimit?: number };
+  /** "nested": students may make namespaces, mounts and cgroups inside their containers. */
+  profile: "default" | "nested";
   /** Containers ready and waiting for the next students, and how many the room keeps. */
   pool: { ready: number; size: number };
 }

@@ -25,7 +25,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Readable, Writable } from "node:stream";
 import type { Config } from "../config.ts";
 import { openDb, type Db } from "../db.ts";
-import { detectCgroupDriver, type Cgroup, type CgroupDriver, type CgroupLimits } from "./cgroups/index.ts";
+import { detectCgroupDriver, SLOT_PREFIX, type Cgroup, type CgroupDriver, type CgroupLimits } from "./cgroups/index.ts";
 import { RealHost, recordSteps, type Host, type Step } from "./host.ts";
 import { ensureImage, pullImage, type PullProgressEvent } from "./image/pull.ts";
 import { formatReference, parseReference } from "./image/reference.ts";
@@ -47,6 +47,8 @@ import { ShimContainer } from "./process/launcher.ts";
 import { processAlive } from "./process/liveness.ts";
 import { containerEnv, resolveArgv, resolveUser, resolveWorkingDir } from "./process/run-config.ts";
 import { seccompFilterFile } from "./process/seccomp/filter-file.ts";
+import type { ProfileName } from "./process/seccomp/profile.ts";
+import { profileSettings, type ContainerProfile } from "./process/profile.ts";
 import { checkRootfsSpec, listRootfsLoopDevices, removeRootfs, rootfsPaths, writableLayerTemplate } from "./rootfs/rootfs.ts";
 import { saveWork, WorkTooLargeError, type SavedWork } from "./rootfs/saved-work.ts";
 import { applyLayer } from "./image/layer.ts";
@@ -69,6 +71,14 @@ export interface RunRequest {
   autoRemove?: boolean;
   /** The container outlives this process (a session's): a restarted server adopts it. */
   daemon?: boolean;
+  /** What its root may do inside (process/profile.ts); default unless a lab asks for nested. */
+  profile?: ContainerProfile;
+  /**
+   * A session's cap over all its containers: the container is made in the
+   * session's cgroup slot (that of container `with`, or a new one), which
+   * holds all of them to this much memory and this many processes together.
+   */
+  sessionCap?: { with?: string; memoryBytes: number; pidsLimit: number };
   /** The session it is for, recorded so a restarted server can tell its own containers from a CLI's. */
   session?: string;
   /** Saved work to bring back: an archive saveWork() wrote, and its diff_id. */
@@ -311,19 +321,26 @@ export class Engine {
     });
     const crashAt = (point: Failpoint) => failpoint(this.config.failpoint, point);
     crashAt("recorded");
+    const profile = profileSettings(request.profile ?? "default");
+    const owner = { uid: this.config.uidBase, gid: this.config.uidBase };
 
     const containerDir = path.join(containersDir(this.config), id);
     const steps: Step[] = [];
+    const cap = request.sessionCap;
+    const slot = cap && { name: cap.with ? await this.slotOf(cap.with) : `${SLOT_PREFIX}${id}`, memoryBytes: cap.memoryBytes, pidsLimit: cap.pidsLimit };
     try {
-      await own(this.db, id, ["dir", "rootfs", "cgroup"], [containerDir, containerDir, id]);
+      await own(this.db, id, ["dir", "rootfs", "cgroup"], [containerDir, containerDir, slot ? `${slot.name}/${id}` : id]);
       // Independent parts side by side; each records its own steps, shown in this order.
       const parts = { dir: [] as Step[], cgroup: [] as Step[], network: [] as Step[], layer: [] as Step[] };
       const [, cgroup, lease, template, seccomp] = await Promise.all([
         recordSteps(this.host, parts.dir).mkdir("Make the container's directory (closed to other host users)", containerDir),
-        this.cgroups.create(recordSteps(this.host, parts.cgroup), id, limits),
+        this.cgroups.create(recordSteps(this.host, parts.cgroup), id, limits, slot).then(async (group) => {
+          if (profile.delegateCgroup) await group.delegate(recordSteps(this.host, parts.cgroup), owner);
+          return group;
+        }),
         this.network.lease(recordSteps(this.host, parts.network), id),
         writableLayerTemplate(recordSteps(this.host, parts.layer), this.config.dataDir, this.config.container.writableLayerBytes),
-        this.seccompStep(),
+        this.seccompStep(profile.seccomp),
       ]);
       await fs.chmod(containerDir, 0o700);
       steps.push(...parts.dir, ...parts.cgroup, ...parts.network, ...parts.layer);
@@ -343,6 +360,7 @@ export class Engine {
         hostname: id,
         cgroupMounts: cgroup.mounts,
         tty: request.tty !== null,
+        profile,
       });
       const shim = await ShimContainer.launch(recordSteps(this.host, steps), {
         containerDir,
@@ -351,7 +369,7 @@ export class Engine {
         settings: {
           root: rootfsPaths(containerDir).merged,
           tty: request.tty,
-          keepCaps: capabilityMaskBits(),
+          keepCaps: capabilityMaskBits(profile.capabilities),
           seccompFile: seccomp.file,
           ...(request.daemon ? { daemon: { lingerSeconds: LINGER_SECONDS } } : {}),
         },
@@ -402,6 +420,7 @@ export class Engine {
               cwd: resolveWorkingDir(image.config),
               env: containerEnv({ image: image.config, request: claim.env, hostname, home: user.home, tty: request.tty !== null }),
               argv,
+              capabilities: profile.capabilities,
             },
             seccomp.step,
           );
@@ -504,10 +523,24 @@ export class Engine {
   }
 
   /** The filter every container gets, and its step for the lesson (or the warning that there is none). */
-  private async seccompStep(): Promise<{ file?: string; step: SeccompStep }> {
+  private async seccompStep(profile: ProfileName): Promise<{ file?: string; step: SeccompStep }> {
     if (this.config.container.seccomp === "unconfined") return { step: UNCONFINED_STEP };
-    const filter = await seccompFilterFile(this.config.dataDir, "default");
+    const filter = await seccompFilterFile(this.config.dataDir, profile);
     return { file: filter.file, step: filter.summary };
+  }
+
+  /** The container's cgroup, by the name the record holds (its id, or its session's slot and its id). */
+  private async cgroupOf(id: string): Promise<Cgroup> {
+    const row = await this.db.kernelObject.findFirst({ where: { containerId: id, kind: "cgroup" } });
+    return this.cgroups.open(row?.name ?? id);
+  }
+
+  /** The cgroup slot container `id` is in: another container of its session joins it. */
+  private async slotOf(id: string): Promise<string> {
+    const name = (await this.cgroupOf(id)).id;
+    const slash = name.indexOf("/");
+    if (slash < 0) throw new EngineError(`container ${id} has no session slot to join`);
+    return name.slice(0, slash);
   }
 
   /** Insert the container's record under a unique name (the given one, or a fresh adjective_noun). */
@@ -577,7 +610,7 @@ export class Engine {
     let oomKilled = false;
     try {
       // Read before the cgroup goes: its counters are the only witness of an OOM kill.
-      oomKilled = (await this.cgroups.open(id).stats()).oomKills > 0;
+      oomKilled = (await (await this.cgroupOf(id)).stats()).oomKills > 0;
     } catch {
       // the group is already gone (removed by another process)
     }
@@ -666,7 +699,7 @@ export class Engine {
   async stats(idOrName: string): Promise<ContainerStats> {
     const row = await this.find(idOrName);
     if (row.state !== "running") throw new EngineError(`container ${row.name} is not running`);
-    const stats = await this.cgroups.open(row.id).stats();
+    const stats = await (await this.cgroupOf(row.id)).stats();
     const now = Date.now();
     const previous = this.cpuSamples.get(row.id) ?? { usageNs: 0, at: (row.startedAt ?? row.createdAt).getTime() };
     this.cpuSamples.set(row.id, { usageNs: stats.cpuUsageNs, at: now });
@@ -680,6 +713,22 @@ export class Engine {
   }
 
   /**
+   * Puts a running container on its session's private network as the
+   * session's `instance`-th container (eth1): its instances reach each other
+   * there. Returns its address; the steps join its "How was this built?".
+   */
+  async joinLan(id: string, instance: number): Promise<string> {
+    const container = this.running.get(id);
+    if (!container) throw new EngineError(`container ${id} is not running here`);
+    const slot = await this.slotOf(id);
+    const steps: Step[] = [];
+    const ip = await this.network.joinLan(recordSteps(this.host, steps), { id, pid: container.pid, slot, instance });
+    container.steps.push(...steps);
+    await this.db.container.update({ where: { id }, data: { steps: JSON.stringify(container.steps) } });
+    return ip;
+  }
+
+  /**
    * What the host knows of a running container, the truth a lesson's check
    * compares a student's findings with: its record, its network as the host
    * made it, and its cgroup's counters read from the host's side.
@@ -687,7 +736,7 @@ export class Engine {
   async facts(idOrName: string): Promise<ContainerFacts> {
     const row = await this.find(idOrName);
     if (row.state !== "running") throw new EngineError(`container ${row.name} is not running`);
-    const stats = await this.cgroups.open(row.id).stats();
+    const stats = await (await this.cgroupOf(row.id)).stats();
     const subnet = await this.network.recordedSubnet();
     const veth = vethNames(row.id).host;
     const ifindex = await fs.readFile(`/sys/class/net/${veth}/ifindex`, "utf8").then((t) => Number(t.trim()), () => undefined);

@@ -26,6 +26,8 @@ export interface ClassroomOptions {
   /** The room's lesson for everyone (PLAYGROUND_LESSON); students pick otherwise. */
   fixed?: string;
   runCheck: RunCheck;
+  /** What the room's containers may do: a lesson for the nested profile needs a nested room. */
+  roomProfile?: () => "default" | "nested";
   db: Db;
   log: Logger;
   /** How often the open step of each session is checked. */
@@ -93,6 +95,9 @@ export class Classroom {
     if (this.fixed) throw new Error("this room follows one lesson for everyone");
     const lesson = id === null ? undefined : this.byId.get(id);
     if (id !== null && !lesson) throw new Error(`no lesson "${id}"`);
+    if (lesson?.settings.profile === "nested" && (this.options.roomProfile?.() ?? "default") !== "nested") {
+      throw new Error(`"${lesson.title}" needs containers with the nested profile: ask your instructor to open the room with it`);
+    }
     this.known.add(session);
     session.lesson = lesson && new LessonProgress(lesson);
     await this.changed(session);

@@ -7,6 +7,8 @@
 import type { Terminal } from "./terminal.ts";
 export type { ContainerFacts } from "../engine/engine.ts";
 import type { ContainerFacts } from "../engine/engine.ts";
+import type { ContainerProfile } from "../engine/process/profile.ts";
+export type { ContainerProfile } from "../engine/process/profile.ts";
 
 export interface ContainerRequest {
   /** The session it is for: its owner, should a crash separate the two. */
@@ -14,6 +16,10 @@ export interface ContainerRequest {
   image: string;
   /** The room's limits for it (the backend's defaults where not given). */
   limits?: RoomLimits;
+  /** What its root may do (default, or nested for build-your-own-container labs). */
+  profile?: ContainerProfile;
+  /** The session's cap over all its containers; `with`: another container of the session (this one joins its share). */
+  sessionCap?: SessionCap & { with?: string };
   /** The terminal's size at the start. */
   size: { cols: number; rows: number };
   /** "NAME=value" entries added to the image's environment. */
@@ -35,6 +41,14 @@ export interface RoomLimits {
 export interface RoomSpec {
   image: string;
   limits: RoomLimits;
+  profile: ContainerProfile;
+  /** What all of one student's containers may use together (their instances share it). */
+  sessionCap: SessionCap;
+}
+
+export interface SessionCap {
+  memoryBytes: number;
+  pidsLimit: number;
 }
 
 /** How a container ended. */
@@ -83,10 +97,10 @@ export interface ContainerStats {
  */
 export interface WaitingContainer {
   id: string;
-  image: string;
-  /** What `image` meant when it was made: a retagged image makes it stale. */
+  /** What it was made to. */
+  room: RoomSpec;
+  /** What the image meant when it was made: a retagged image makes it stale. */
   imageDigest: string;
-  limits: RoomLimits;
   /** Settles when it has ended and is released, claimed or not. */
   ended: Promise<void>;
   /** Start it for a session: hostname, environment and terminal size are set now, and the command runs. */
@@ -97,7 +111,7 @@ export interface WaitingContainer {
 
 /** A backend that can make containers ahead of need. */
 export interface PreparingBackend extends ContainerBackend {
-  prepare(image: string, limits: RoomLimits): Promise<WaitingContainer>;
+  prepare(room: RoomSpec): Promise<WaitingContainer>;
   /** What an image reference means now, from what is already here (no registry asked), or undefined when it is not. */
   imageDigest(image: string): Promise<string | undefined>;
 }

@@ -2,7 +2,7 @@
 // by this host's engine, supervised by a shim that outlives the server, and
 // removed when it ends.
 import type { Engine, RunningContainer } from "../engine/engine.ts";
-import type { BackendContainer, ContainerRequest, ContainerStats, PreparingBackend, RoomLimits, WaitingContainer } from "./backend.ts";
+import type { BackendContainer, ContainerRequest, ContainerStats, PreparingBackend, RoomSpec, WaitingContainer } from "./backend.ts";
 import { ShimTerminal } from "./shim-terminal.ts";
 
 export class LocalBackend implements PreparingBackend {
@@ -12,6 +12,8 @@ export class LocalBackend implements PreparingBackend {
     const container = await this.engine.run({
       image: request.image,
       limits: request.limits,
+      profile: request.profile,
+      sessionCap: request.sessionCap,
       tty: request.size,
       env: request.env,
       autoRemove: true,
@@ -24,18 +26,18 @@ export class LocalBackend implements PreparingBackend {
     return asBackendContainer(this.engine, container);
   }
 
-  async prepare(image: string, limits: RoomLimits): Promise<WaitingContainer> {
+  async prepare(room: RoomSpec): Promise<WaitingContainer> {
     // Made with a usual terminal size; the claim sets the real one before the command runs.
-    const prepared = await this.engine.prepare({ image, limits, tty: { cols: 80, rows: 24 }, autoRemove: true, daemon: true });
+    const { image, limits, profile, sessionCap } = room;
+    const prepared = await this.engine.prepare({ image, limits, profile, sessionCap, tty: { cols: 80, rows: 24 }, autoRemove: true, daemon: true });
     const ended = prepared.exited.then(
       () => {},
       () => {},
     );
     return {
       id: prepared.id,
-      image,
+      room,
       imageDigest: prepared.imageDigest,
-      limits,
       ended,
       discard: prepared.discard,
       claim: async (request) =>

@@ -114,7 +114,7 @@ export class WarmPool extends EventEmitter<{ change: [] }> implements ContainerB
   async configure(spec: RoomSpec): Promise<void> {
     if (sameSpec(spec, this.spec)) return;
     this.spec = spec;
-    this.options.log.info({ image: spec.image, limits: spec.limits }, "the room changed: draining the warm pool to rebuild it");
+    this.options.log.info(spec, "the room changed: draining the warm pool to rebuild it");
     await this.drain();
     this.refill();
   }
@@ -152,7 +152,10 @@ export class WarmPool extends EventEmitter<{ change: [] }> implements ContainerB
   /** The oldest waiting container when `request` fits the pool's containers. */
   private take(request: ContainerRequest): WaitingContainer | undefined {
     if (request.work?.restore) return undefined; // saved work is stacked under the container: made for it alone
-    if (request.image !== this.spec.image || !sameLimits(request.limits ?? {}, this.spec.limits)) return undefined;
+    // A container that joins a session's share was made for it; the pool's start a share of their own.
+    if (request.sessionCap?.with || !request.sessionCap) return undefined;
+    const asked = { image: request.image, limits: request.limits ?? {}, profile: request.profile ?? "default", sessionCap: request.sessionCap };
+    if (!sameSpec(asked, this.spec)) return undefined;
     const waiting = this.ready.shift();
     if (waiting) this.emit("change");
     return waiting;
@@ -160,9 +163,9 @@ export class WarmPool extends EventEmitter<{ change: [] }> implements ContainerB
 
   /** False (and it is discarded) when its image was retagged since it was made. */
   private async stillFits(waiting: WaitingContainer): Promise<boolean> {
-    const digest = await this.backend.imageDigest(waiting.image).catch(() => undefined);
+    const digest = await this.backend.imageDigest(waiting.room.image).catch(() => undefined);
     if (digest === waiting.imageDigest) return true;
-    this.options.log.info({ image: waiting.image }, "the image was retagged: draining the warm pool to rebuild it");
+    this.options.log.info({ image: waiting.room.image }, "the image was retagged: draining the warm pool to rebuild it");
     this.track(waiting.discard());
     await this.drain();
     return false;
@@ -197,7 +200,7 @@ export class WarmPool extends EventEmitter<{ change: [] }> implements ContainerB
     const spec = this.spec;
     let waiting: WaitingContainer;
     try {
-      waiting = await this.backend.prepare(spec.image, spec.limits);
+      waiting = await this.backend.prepare(spec);
     } catch (error) {
       this.options.log.warn({ err: (error as Error).message, retryInMs: this.retryMs }, "could not make a container for the warm pool");
       this.retryTimer = setTimeout(() => {
@@ -231,5 +234,11 @@ function sameLimits(a: RoomLimits, b: RoomLimits): boolean {
 }
 
 function sameSpec(a: RoomSpec, b: RoomSpec): boolean {
-  return a.image === b.image && sameLimits(a.limits, b.limits);
+  return (
+    a.image === b.image &&
+    a.profile === b.profile &&
+    sameLimits(a.limits, b.limits) &&
+    a.sessionCap.memoryBytes === b.sessionCap.memoryBytes &&
+    a.sessionCap.pidsLimit === b.sessionCap.pidsLimit
+  );
 }

@@ -150,6 +150,8 @@ export class SessionRegistry extends EventEmitter<{ changed: []; room: [RoomSpec
         session: session.id,
         image: session.image,
         limits: this.roomSpec.limits,
+        profile: this.roomSpec.profile,
+        sessionCap: this.roomSpec.sessionCap,
         size: session.size,
         env: ["TERM=xterm-256color"],
         onProgress: (line) => session.progress(line),

@@ -2,7 +2,7 @@
 //   POST /api/admin/reset   (admin token)  end every session, remove every container
 //                                           and network object of the playground;
 //                                           ?purge=1 also deletes the work students kept
-//   PUT  /api/admin/room    (admin token)  what new sessions get: {image?, memory?, cpus?, pids?}
+//   PUT  /api/admin/room    (admin token)  what new sessions get: {image?, memory?, cpus?, pids?, profile?}
 //                                           (the warm pool is rebuilt to match); GET shows it
 //   GET  /api/sessions      (instructor or admin token)  the session list
 //   GET  /api/health        (no token)     server, database and kernel prerequisites
@@ -33,6 +33,7 @@ const RoomChange = z
     memory: Memory.optional(),
     cpus: Cpus.optional(),
     pids: PidsLimit.optional(),
+    profile: z.enum(["default", "nested"]).optional(),
   })
   .strict();
 
@@ -113,11 +114,16 @@ async function route(deps: ApiDeps, url: URL, req: IncomingMessage, res: ServerR
       requireRole(req, deps.tokens, "admin");
       const parsed = RoomChange.safeParse(await readJsonBody(req, BODY_LIMIT));
       if (!parsed.success) throw new HttpError(400, `invalid request: ${firstIssue(parsed.error)}`);
-      const { image, memory, cpus, pids } = parsed.data;
+      const { image, memory, cpus, pids, profile } = parsed.data;
       const now = deps.registry.room;
+      const limits = { memoryBytes: memory ?? now.limits.memoryBytes, cpus: cpus ?? now.limits.cpus, pidsLimit: pids ?? now.limits.pidsLimit };
+      // A session cap that was one container's share stays one container's share.
+      const capFollows = now.sessionCap.memoryBytes === now.limits.memoryBytes && now.sessionCap.pidsLimit === now.limits.pidsLimit;
       const room = {
         image: image ?? now.image,
-        limits: { memoryBytes: memory ?? now.limits.memoryBytes, cpus: cpus ?? now.limits.cpus, pidsLimit: pids ?? now.limits.pidsLimit },
+        limits,
+        profile: profile ?? now.profile,
+        sessionCap: capFollows && limits.memoryBytes !== undefined && limits.pidsLimit !== undefined ? { memoryBytes: limits.memoryBytes, pidsLimit: limits.pidsLimit } : now.sessionCap,
       };
       deps.registry.setRoom(room);
       deps.log.warn({ room }, "the room changed: new sessions get this");

@@ -10,6 +10,7 @@ import { boundingSetArg, capabilityMask, capabilityMaskBits } from "../../server
 import { buildSteps, gateSteps, gateWords, type BuildPlan } from "../../server/engine/process/launch-plan.ts";
 import { filesystemSteps, type PathKind } from "../../server/engine/process/mounts.ts";
 import { planFile, type PlanStep } from "../../server/engine/process/plan.ts";
+import { profileSettings } from "../../server/engine/process/profile.ts";
 
 const plan: BuildPlan = {
   rootfs: {
@@ -30,6 +31,7 @@ const plan: BuildPlan = {
   hostname: "abc123456789",
   cgroupMounts: [{ source: "/sys/fs/cgroup/memory/playground/abc", target: "/sys/fs/cgroup/memory" }],
   tty: true,
+  profile: profileSettings("default"),
 };
 
 /** The shim's operations and their argument counts, read from its source. */
@@ -102,7 +104,7 @@ describe("the build plan", () => {
 
 describe("the file system view", () => {
   const kinds: Record<string, PathKind> = { "/proc/keys": "file", "/proc/acpi": "dir", "/proc/sys": "dir" };
-  const steps = filesystemSteps({ root: "/r", hostname: "abc", cgroupMounts: plan.cgroupMounts, tty: false }, (p) => kinds[p] ?? null);
+  const steps = filesystemSteps({ root: "/r", hostname: "abc", cgroupMounts: plan.cgroupMounts, tty: false, maskProc: true, cgroupDelegated: false }, (p) => kinds[p] ?? null);
   const script = steps.map((s) => s.command).join("\n");
 
   it("masks files with /dev/null and directories with an empty read-only tmpfs, only where they exist", () => {

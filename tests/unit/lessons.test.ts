@@ -55,7 +55,7 @@ describe("loading lessons", () => {
   it("loads the shipped lessons without a problem", async () => {
     const { lessons, problems } = await loadLessons([LESSONS]);
     expect(problems).toEqual([]);
-    expect(lessons.map((l) => l.id).sort()).toEqual(["limits", "network-path", "what-is-a-container"]);
+    expect(lessons.map((l) => l.id).sort()).toEqual(["build-your-own-container", "limits", "network-path", "what-is-a-container"]);
     for (const lesson of lessons) expect(lesson.steps.filter((s) => s.check).length).toBeGreaterThanOrEqual(3);
   });
 
@@ -69,7 +69,7 @@ describe("loading lessons", () => {
     await fs.writeFile(path.join(dir, "fine", "lesson.md"), "---\ntitle: Fine\n---\n");
     await fs.writeFile(path.join(dir, "fine", "01-one.md"), "---\ntitle: One\n---\n```check\ntrue\n```\n");
     const { lessons, problems } = await loadLessons([LESSONS, dir]);
-    expect(lessons.map((l) => l.id).sort()).toEqual(["fine", "limits", "network-path", "what-is-a-container"]);
+    expect(lessons.map((l) => l.id).sort()).toEqual(["build-your-own-container", "fine", "limits", "network-path", "what-is-a-container"]);
     expect(problems).toEqual([{ file: path.join(dir, "broken", "01-one.md"), line: 9, message: 'check script: syntax error: unexpected "fi"' }]);
   });
 });

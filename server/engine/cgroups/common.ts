@@ -5,14 +5,44 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Host } from "../host.ts";
 
 /**
- * The id becomes a directory name under /sys/fs/cgroup: refuse anything that
- * could climb out of the playground directory or name something else.
+ * A group's name is its path below the playground's directory: a
+ * container's id, or a session's slot and a container's id ("slot-…/…"), or
+ * a slot alone. Refuse anything that could climb out of the playground
+ * directory or name something else.
  */
 export function checkCgroupId(id: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(id)) {
+  if (!/^(?:slot-[0-9a-f]{8,64}\/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(id)) {
     throw new Error(`invalid container id "${id}" for a cgroup: expected letters, digits, "_", "." or "-"`);
   }
   return id;
+}
+
+/** A session's slot: the group above its containers that holds the session's cap. */
+export const SLOT_PREFIX = "slot-";
+
+/** The slot a group is in ("slot-ab12/cd34" → "slot-ab12"), if any. */
+export function slotOf(name: string): string | undefined {
+  const slash = name.indexOf("/");
+  return slash > 0 ? name.slice(0, slash) : undefined;
+}
+
+/**
+ * Every group below the playground's directory, by name: containers' groups
+ * ("id", "slot-…/id") and slots left without one (a slot goes with its last
+ * container: an empty one was left behind).
+ */
+export async function listGroups(parent: string): Promise<string[]> {
+  const names: string[] = [];
+  for (const child of await childDirs(parent)) {
+    if (!child.startsWith(SLOT_PREFIX)) {
+      names.push(child);
+      continue;
+    }
+    const members = await childDirs(`${parent}/${child}`);
+    if (members.length === 0) names.push(child);
+    else names.push(...members.map((m) => `${child}/${m}`));
+  }
+  return names.sort();
 }
 
 /** A file's text, or undefined when it does not exist (a controller this kernel lacks). */
@@ -78,6 +108,39 @@ export async function childDirs(dir: string): Promise<string[]> {
 }
 
 /** Pids listed in a cgroup.procs file. */
+/**
+ * The groups below `dir`, deepest first (the order they can be removed in):
+ * a container whose root was handed its own subtree may have made some.
+ */
+export async function descendants(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const child of await childDirs(dir)) {
+    const full = `${dir}/${child}`;
+    found.push(...(await descendants(full)), full);
+  }
+  return found;
+}
+
+/**
+ * Hands a container's group over to its root (the host uid it maps to), as
+ * systemd delegates a subtree: the directory (to make groups below it) and
+ * the files that move processes, never the files that hold its own limits.
+ */
+export async function delegate(host: Host, dir: string, files: string[], owner: { uid: number; gid: number }): Promise<void> {
+  const paths = [dir, ...(await Promise.all(files.map(async (f) => ((await exists(`${dir}/${f}`)) ? `${dir}/${f}` : undefined)))).filter((f): f is string => f !== undefined)];
+  await host.exec(
+    `Hand the container's root its own cgroup subtree in ${dir}: it may make groups below and move its processes into them, never raise its own limits`,
+    ["chown", `${owner.uid}:${owner.gid}`, ...paths],
+  );
+}
+
+/** Removes the groups a container made below its own, deepest first. */
+export async function removeDescendants(host: Host, dir: string): Promise<void> {
+  for (const child of await descendants(dir)) {
+    if (await isDirectory(child)) await host.rmdir("remove a cgroup the container made inside its own", child);
+  }
+}
+
 export async function readPids(procsFile: string): Promise<number[]> {
   const text = (await readOptional(procsFile)) ?? "";
   return text

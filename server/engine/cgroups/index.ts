@@ -8,7 +8,8 @@ import { CgroupV1Driver, type V1Hierarchy } from "./v1.ts";
 import { CgroupV2Driver } from "./v2.ts";
 import type { CgroupDriver } from "./types.ts";
 
-export type { Cgroup, CgroupDriver, CgroupLimits, CgroupStats } from "./types.ts";
+export type { Cgroup, CgroupDriver, CgroupLimits, CgroupSlot, CgroupStats } from "./types.ts";
+export { SLOT_PREFIX } from "./common.ts";
 export { CgroupV1Driver, type V1Hierarchy } from "./v1.ts";
 export { CgroupV2Driver } from "./v2.ts";
 

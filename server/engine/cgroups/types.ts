@@ -25,7 +25,7 @@ export interface CgroupStats {
 }
 
 export interface Cgroup {
-  /** The container's short id: the directory name under `playground/`. */
+  /** Its name: its path under `playground/` (the container's short id, or "slot-…/id"). */
   readonly id: string;
   /** The cgroup.procs file of each hierarchy: write a pid to each to move that process in. */
   readonly procsFiles: string[];
@@ -41,16 +41,31 @@ export interface Cgroup {
    * Resolves false where the host offers no I/O controller.
    */
   limitIo(host: Host, device: string, rates: { bps: number; iops: number }): Promise<boolean>;
-  /** Kill every process left in the group, wait until it is empty, remove it. Idempotent. */
+  /** Give the container's root (this host uid) its own subtree: groups below this one, never this one's limits. */
+  delegate(host: Host, owner: { uid: number; gid: number }): Promise<void>;
+  /** Kill every process left in the group and in groups the container made below it, wait until they are empty, remove them all. Idempotent. */
   destroy(host: Host): Promise<void>;
+}
+
+/**
+ * A session's slot: the group its containers are made in, holding the
+ * session's cap (what all of its containers together may use), so that a
+ * student's several instances share the room's share instead of each taking it.
+ */
+export interface CgroupSlot {
+  /** "slot-" and hex digits. */
+  name: string;
+  memoryBytes: number;
+  pidsLimit: number;
 }
 
 export interface CgroupDriver {
   readonly version: 1 | 2;
-  create(host: Host, id: string, limits: CgroupLimits): Promise<Cgroup>;
-  /** A handle on a group made earlier, possibly by another process. Touches nothing. */
-  open(id: string): Cgroup;
-  /** Ids of every playground group present, live or leaked. */
+  /** The container's group `id`, in `slot` when given (made first, with its cap, if it is not there yet). */
+  create(host: Host, id: string, limits: CgroupLimits, slot?: CgroupSlot): Promise<Cgroup>;
+  /** A handle on a group made earlier, possibly by another process, by name ("id" or "slot-…/id"). Touches nothing. */
+  open(name: string): Cgroup;
+  /** Names of every playground group present, live or leaked ("id", "slot-…/id", or an empty "slot-…"). */
   list(): Promise<string[]>;
   /** Remove the `playground` parent directories once no group is left in them. */
   removeParent(host: Host): Promise<void>;

@@ -23,16 +23,21 @@ import {
   cfsQuotaUs,
   checkCgroupId,
   childDirs,
+  delegate,
+  descendants,
   exists,
   formatBytes,
   isDirectory,
   keyedValue,
   killUntilEmpty,
   limitOrInfinity,
+  listGroups,
   readCounter,
   readOptional,
+  removeDescendants,
+  slotOf,
 } from "./common.ts";
-import { PARENT_DIR, type Cgroup, type CgroupDriver, type CgroupLimits, type CgroupStats } from "./types.ts";
+import { PARENT_DIR, type Cgroup, type CgroupDriver, type CgroupLimits, type CgroupSlot, type CgroupStats } from "./types.ts";
 
 /** One mounted v1 tree, and which of our controllers it carries. */
 export interface V1Hierarchy {
@@ -71,21 +76,23 @@ export class CgroupV1Driver implements CgroupDriver {
     );
   }
 
-  async create(host: Host, id: string, limits: CgroupLimits): Promise<Cgroup> {
-    const cgroup = this.open(id);
+  async create(host: Host, id: string, limits: CgroupLimits, slot?: CgroupSlot): Promise<Cgroup> {
+    const name = slot ? `${slot.name}/${id}` : id;
+    const cgroup = this.open(name);
     try {
       for (const h of this.hierarchies) {
         await this.ensureParent(host, h);
+        if (slot) await this.ensureSlot(host, h, slot);
         await host.mkdir(
           `make the container's cgroup in the ${h.controllers.join(",")} hierarchy`,
-          path.join(h.dir, PARENT_DIR, id),
+          path.join(h.dir, PARENT_DIR, name),
         );
       }
-      await this.limitMemory(host, path.join(this.dirOf("memory"), PARENT_DIR, id), limits.memoryBytes);
-      await this.limitCpu(host, path.join(this.dirOf("cpu"), PARENT_DIR, id), limits.cpus);
+      await this.limitMemory(host, path.join(this.dirOf("memory"), PARENT_DIR, name), limits.memoryBytes);
+      await this.limitCpu(host, path.join(this.dirOf("cpu"), PARENT_DIR, name), limits.cpus);
       await host.writeFile(
         `allow at most ${limits.pidsLimit} processes, so a fork bomb stops there`,
-        path.join(this.dirOf("pids"), PARENT_DIR, id, "pids.max"),
+        path.join(this.dirOf("pids"), PARENT_DIR, name, "pids.max"),
         String(limits.pidsLimit),
       );
     } catch (error) {
@@ -113,9 +120,18 @@ export class CgroupV1Driver implements CgroupDriver {
     }
   }
 
-  private async limitMemory(host: Host, group: string, bytes: number): Promise<void> {
+  /** The session's slot in this hierarchy, with the session's cap, unless it is there already. */
+  private async ensureSlot(host: Host, h: V1Hierarchy, slot: CgroupSlot): Promise<void> {
+    const dir = path.join(h.dir, PARENT_DIR, slot.name);
+    if (await isDirectory(dir)) return;
+    await host.mkdir(`make the session's cgroup in the ${h.controllers.join(",")} hierarchy: all its containers together are held to its cap`, dir);
+    if (h.controllers.includes("memory")) await this.limitMemory(host, dir, slot.memoryBytes, "the whole session");
+    if (h.controllers.includes("pids")) await host.writeFile(`allow the whole session at most ${slot.pidsLimit} processes`, path.join(dir, "pids.max"), String(slot.pidsLimit));
+  }
+
+  private async limitMemory(host: Host, group: string, bytes: number, who = "the container"): Promise<void> {
     await host.writeFile(
-      `limit memory to ${formatBytes(bytes)}`,
+      who === "the container" ? `limit memory to ${formatBytes(bytes)}` : `limit ${who}'s memory to ${formatBytes(bytes)}`,
       path.join(group, "memory.limit_in_bytes"),
       String(bytes),
     );
@@ -154,11 +170,11 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 
   async list(): Promise<string[]> {
-    const ids = new Set<string>();
+    const names = new Set<string>();
     for (const h of this.hierarchies) {
-      for (const id of await childDirs(path.join(h.dir, PARENT_DIR))) ids.add(id);
+      for (const name of await listGroups(path.join(h.dir, PARENT_DIR))) names.add(name);
     }
-    return [...ids].sort();
+    return [...names].sort();
   }
 
   async removeParent(host: Host): Promise<void> {
@@ -220,12 +236,25 @@ class CgroupV1 implements Cgroup {
     };
   }
 
+  async delegate(host: Host, owner: { uid: number; gid: number }): Promise<void> {
+    for (const g of this.groups) await delegate(host, g.group, ["cgroup.procs", "tasks"], owner);
+  }
+
   async destroy(host: Host): Promise<void> {
-    // v1 has no "kill the whole group" file: kill pid by pid until empty.
-    await killUntilEmpty(host, this.procsFiles);
+    // v1 has no "kill the whole group" file: kill pid by pid until empty,
+    // in the container's group and in any it made below.
+    const below = (await Promise.all(this.groups.map((g) => descendants(g.group)))).flat();
+    await killUntilEmpty(host, [...this.procsFiles, ...below.map((d) => path.join(d, "cgroup.procs"))]);
     for (const g of this.groups) {
       if (await isDirectory(g.group)) {
+        await removeDescendants(host, g.group);
         await host.rmdir(`remove the container's cgroup in the ${g.controllers.join(",")} hierarchy`, g.group);
+      }
+      // The session's slot goes with its last container.
+      const slot = slotOf(this.id);
+      const slotDir = slot && path.join(path.dirname(g.group));
+      if (slotDir && (await isDirectory(slotDir)) && (await childDirs(slotDir)).length === 0) {
+        await host.rmdir(`remove the session's cgroup in the ${g.controllers.join(",")} hierarchy (its last container is gone)`, slotDir);
       }
     }
   }

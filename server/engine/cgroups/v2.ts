@@ -11,17 +11,22 @@ import {
   cfsQuotaUs,
   checkCgroupId,
   childDirs,
+  delegate,
+  descendants,
   exists,
   formatBytes,
   isDirectory,
   keyedValue,
   killUntilEmpty,
   limitOrInfinity,
+  listGroups,
   readCounter,
   readOptional,
+  removeDescendants,
+  slotOf,
   waitUntilEmpty,
 } from "./common.ts";
-import { PARENT_DIR, type Cgroup, type CgroupDriver, type CgroupLimits, type CgroupStats } from "./types.ts";
+import { PARENT_DIR, type Cgroup, type CgroupDriver, type CgroupLimits, type CgroupSlot, type CgroupStats } from "./types.ts";
 
 const CONTROLLERS = ["memory", "cpu", "pids"] as const;
 /** Used where the host offers it: the I/O limit. */
@@ -37,14 +42,16 @@ export class CgroupV2Driver implements CgroupDriver {
     return new CgroupV2(checkCgroupId(id), path.join(this.root, PARENT_DIR, id));
   }
 
-  async create(host: Host, id: string, limits: CgroupLimits): Promise<Cgroup> {
-    const cgroup = this.open(id);
+  async create(host: Host, id: string, limits: CgroupLimits, slot?: CgroupSlot): Promise<Cgroup> {
+    const name = slot ? `${slot.name}/${id}` : id;
+    const cgroup = this.open(name);
     const parent = path.join(this.root, PARENT_DIR);
-    const group = path.join(parent, id);
+    const group = path.join(parent, name);
     try {
       await this.handDownControllers(host, this.root);
       if (!(await isDirectory(parent))) await host.mkdir("make the playground's parent cgroup", parent);
       await this.handDownControllers(host, parent);
+      if (slot) await this.ensureSlot(host, path.join(parent, slot.name), slot);
       await host.mkdir("make the container's cgroup", group);
 
       await host.writeFile(`limit memory to ${formatBytes(limits.memoryBytes)}`, path.join(group, "memory.max"), String(limits.memoryBytes));
@@ -72,6 +79,15 @@ export class CgroupV2Driver implements CgroupDriver {
     return cgroup;
   }
 
+  /** The session's slot, with the session's cap, unless it is there already. */
+  private async ensureSlot(host: Host, dir: string, slot: CgroupSlot): Promise<void> {
+    if (await isDirectory(dir)) return;
+    await host.mkdir("make the session's cgroup: all its containers together are held to its cap", dir);
+    await host.writeFile(`limit the whole session's memory to ${formatBytes(slot.memoryBytes)}`, path.join(dir, "memory.max"), String(slot.memoryBytes));
+    await host.writeFile(`allow the whole session at most ${slot.pidsLimit} processes`, path.join(dir, "pids.max"), String(slot.pidsLimit));
+    await this.handDownControllers(host, dir);
+  }
+
   /**
    * Switch on, for the children of `dir`, whichever of our controllers are not
    * on yet. Writing "+name" only adds: controllers other software enabled stay.
@@ -97,7 +113,7 @@ export class CgroupV2Driver implements CgroupDriver {
   }
 
   async list(): Promise<string[]> {
-    return (await childDirs(path.join(this.root, PARENT_DIR))).sort();
+    return listGroups(path.join(this.root, PARENT_DIR));
   }
 
   async removeParent(host: Host): Promise<void> {
@@ -153,17 +169,29 @@ class CgroupV2 implements Cgroup {
     };
   }
 
+  async delegate(host: Host, owner: { uid: number; gid: number }): Promise<void> {
+    await delegate(host, this.group, ["cgroup.procs", "cgroup.threads", "cgroup.subtree_control"], owner);
+  }
+
   async destroy(host: Host): Promise<void> {
     if (!(await isDirectory(this.group))) return;
+    // The groups the container made below its own (a delegated subtree) hold processes too.
+    const procsFiles = [...this.procsFiles, ...(await descendants(this.group)).map((d) => path.join(d, "cgroup.procs"))];
     const killFile = path.join(this.group, "cgroup.kill");
     if (await exists(killFile)) {
-      // Kernel 5.14+: one write kills every process in the group at once,
-      // including any forked while the kill is under way.
+      // Kernel 5.14+: one write kills every process in the group and below at
+      // once, including any forked while the kill is under way.
       await host.writeFile("kill every process in the container's cgroup", killFile, "1");
-      await waitUntilEmpty(this.procsFiles);
+      await waitUntilEmpty(procsFiles);
     } else {
-      await killUntilEmpty(host, this.procsFiles);
+      await killUntilEmpty(host, procsFiles);
     }
+    await removeDescendants(host, this.group);
     await host.rmdir("remove the container's cgroup", this.group);
+    // The session's slot goes with its last container.
+    const slotDir = slotOf(this.id) && path.dirname(this.group);
+    if (slotDir && (await isDirectory(slotDir)) && (await childDirs(slotDir)).length === 0) {
+      await host.rmdir("remove the session's cgroup (its last container is gone)", slotDir);
+    }
   }
 }

@@ -11,10 +11,11 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Db } from "../../db.ts";
-import type { CgroupDriver } from "../cgroups/index.ts";
+import { SLOT_PREFIX, type CgroupDriver } from "../cgroups/index.ts";
 import type { ContainerNetwork } from "../network/container-network.ts";
 import type { Host } from "../host.ts";
 import { detachContainer, listLeftovers, removeLeftovers } from "../network/index.ts";
+import { isLanBridge, isLanVeth, removeLanBridgeIfUnused, removeLanVeth } from "../network/lan.ts";
 import { mountsUnder } from "../rootfs/mountinfo.ts";
 import { listRootfsLoopDevices } from "../rootfs/rootfs.ts";
 import { unmountRootfs } from "../rootfs/unmount.ts";
@@ -43,16 +44,22 @@ export async function findLeaks(scope: LeakScope): Promise<Leak[]> {
   const { live } = scope;
   const leaks: Leak[] = [];
 
-  for (const id of await scope.cgroups.list()) {
-    if (!live.has(id)) leaks.push({ kind: "cgroup", name: id, containerId: id, description: `cgroup playground/${id}` });
+  for (const name of await scope.cgroups.list()) {
+    // "id", "slot-…/id", or a slot left empty (its containers gone): that one is always left over.
+    const id = name.startsWith(SLOT_PREFIX) && !name.includes("/") ? undefined : name.split("/").pop()!;
+    if (id === undefined || !live.has(id)) leaks.push({ kind: "cgroup", name, containerId: id ?? name, description: `cgroup playground/${name}` });
   }
 
   const net = await listLeftovers(scope.host, scope.network.bridge);
   for (const veth of net.veths) {
-    const id = veth.replace(/^pg/, "");
+    const id = veth.replace(/^p[gl]/, "");
     if (![...live].some((l) => l.startsWith(id))) {
       leaks.push({ kind: "veth", name: veth, containerId: id, description: `veth ${veth}` });
     }
+  }
+  // A session's private network lives while one of its containers is plugged in.
+  for (const bridge of net.lanBridges) {
+    if (net.lanPorts[bridge] === 0) leaks.push({ kind: "bridge", name: bridge, description: `session network ${bridge} (nothing plugged in)` });
   }
   // The bridge, its firewall and forwarding rules belong to the network as a
   // whole: while the record holds the network they are in use, else left over.
@@ -107,7 +114,7 @@ export async function removeLeak(scope: LeakScope, leak: Leak): Promise<void> {
     case "cgroup":
       return scope.cgroups.open(leak.name).destroy(host);
     case "veth":
-      return detachContainer(host, leak.name);
+      return isLanVeth(leak.name) ? removeLanVeth(host, leak.name) : detachContainer(host, leak.name);
     case "mount":
     case "loop":
       // Unmount only: the container's files go with its directory or its record.
@@ -125,7 +132,10 @@ export async function removeLeak(scope: LeakScope, leak: Leak): Promise<void> {
     case "firewall":
       return removeLeftovers(host, { firewall: [leak.name] });
     case "bridge":
-      return; // ContainerNetwork.teardown() removes it, once nothing is plugged in
+      // A session's network goes here; the containers' bridge with its firewall
+      // in ContainerNetwork.teardown(), once nothing is plugged in.
+      if (isLanBridge(leak.name)) await removeLanBridgeIfUnused(host, leak.name);
+      return;
   }
 }
 

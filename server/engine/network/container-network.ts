@@ -19,6 +19,7 @@ import { listForwardRules } from "./forward-policy.ts";
 import { allocateAddress } from "./subnet.ts";
 import { DEFAULT_BRIDGE, type BridgeNetwork } from "./types.ts";
 import { attachContainer, detachContainer, macOf, vethNames } from "./veth.ts";
+import { attachToLan, ensureLanBridge, isLanVeth, lanAddress, lanBridgeName, lanSubnet, lanVethName, listLanBridges, removeLanBridgeIfUnused, removeLanVeth } from "./lan.ts";
 
 export interface Lease {
   id: string;
@@ -110,8 +111,33 @@ export class ContainerNetwork {
     await allowPort(host, { veth, mac: macOf(lease.ip), ip: lease.ip });
   }
 
+  /**
+   * Plug a running container into its session's private network (lan.ts) as
+   * the session's `instance`-th container; returns its address there.
+   */
+  async joinLan(host: Host, container: { id: string; pid: number; slot: string; instance: number }): Promise<string> {
+    return this.lock.with("network", async () => {
+      const bridge = lanBridgeName(container.slot);
+      const subnet = lanSubnet(await this.recordedSubnet());
+      const ip = lanAddress(subnet, container.instance);
+      await own(this.db, container.id, "veth", lanVethName(container.id));
+      await ensureLanBridge(host, bridge);
+      await attachToLan(host, { bridge, subnet }, { id: container.id, pid: container.pid, ip });
+      return ip;
+    });
+  }
+
+  /** Unplug a container from its session's network; the network goes with its last container. */
+  async leaveLan(host: Host, veth: string): Promise<void> {
+    await this.lock.with("network", async () => {
+      await removeLanVeth(host, veth);
+      for (const bridge of await listLanBridges(host)) await removeLanBridgeIfUnused(host, bridge);
+    });
+  }
+
   /** Unplug a container: out of the anti-spoofing sets (while its lease still says its address), then the veth. */
   async removeVeth(host: Host, containerId: string, hostVeth: string): Promise<void> {
+    if (isLanVeth(hostVeth)) return this.leaveLan(host, hostVeth);
     const lease = await this.db.kernelObject.findFirst({ where: { containerId, kind: "ip" } });
     if (lease) await forgetPort(host, { veth: hostVeth, mac: macOf(lease.name), ip: lease.name });
     await detachContainer(host, hostVeth);

@@ -5,7 +5,9 @@
 //
 //   table inet playground      what crosses the host
 //     input        everything from the bridge to the host itself is dropped:
-//                  containers need nothing of the host (its web server, sshd)
+//                  containers need nothing of the host (its web server, sshd);
+//                  the same for the sessions' private networks (lan.ts), which
+//                  lead nowhere but between a session's own containers
 //     forward      containers may not talk to each other through the host;
 //                  from outside, only replies come in; out, the egress policy
 //                  (egress.ts): DNS to the containers' resolvers, the allowed
@@ -26,6 +28,9 @@ import { checkInterfaceName } from "./types.ts";
 
 /** Both tables are called this; any other name is not the playground's. */
 export const TABLE = "playground";
+
+/** Every session's private network (lan.ts): "pgl" and hex digits. */
+const LAN_BRIDGES = '"pgl*"';
 
 export interface FirewallPlan {
   bridge: string;
@@ -72,10 +77,13 @@ export function firewallRuleset(plan: FirewallPlan): string {
     `  chain input {`,
     `    type filter hook input priority filter; policy accept;`,
     `    iifname ${br} drop comment "nothing of the host itself"`,
+    `    iifname ${LAN_BRIDGES} drop comment "a session's network reaches nothing of the host"`,
     `  }`,
     `  chain forward {`,
     `    type filter hook forward priority filter; policy accept;`,
     `    iifname ${br} oifname ${br} drop comment "no container reaches another through the host"`,
+    `    iifname ${LAN_BRIDGES} oifname != ${LAN_BRIDGES} drop comment "a session's network leads nowhere but between its containers"`,
+    `    oifname ${LAN_BRIDGES} iifname != ${LAN_BRIDGES} drop comment "and nothing leads into it"`,
     `    oifname ${br} ct state established,related accept comment "replies"`,
     `    oifname ${br} drop comment "nothing else comes in"`,
     `    ${out} meta nfproto ipv6 drop comment "IPv4 only"`,

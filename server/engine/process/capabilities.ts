@@ -23,11 +23,18 @@ export const DOCKER_DEFAULT_CAPABILITIES = {
   setfcap: 31, //         set file capabilities (installing packages that carry them)
 } as const;
 
-export type Capability = keyof typeof DOCKER_DEFAULT_CAPABILITIES;
+/** Beyond Docker's set, for the `nested` profile only (process/profile.ts). */
+export const EXTRA_CAPABILITIES = {
+  net_admin: 12, //        configure its own network namespace: make veth pairs, move them into namespaces it made
+} as const;
+
+export type Capability = keyof typeof DOCKER_DEFAULT_CAPABILITIES | keyof typeof EXTRA_CAPABILITIES;
+
+const BITS: Record<Capability, number> = { ...DOCKER_DEFAULT_CAPABILITIES, ...EXTRA_CAPABILITIES };
 
 /** The set as a bit mask (bit n: capability number n), as the shim keeps it. */
 export function capabilityMaskBits(caps: readonly Capability[] = capabilityNames()): bigint {
-  return caps.reduce((m, c) => m | (1n << BigInt(DOCKER_DEFAULT_CAPABILITIES[c])), 0n);
+  return caps.reduce((m, c) => m | (1n << BigInt(BITS[c])), 0n);
 }
 
 /** The set as the kernel prints it in /proc/PID/status (CapBnd:, CapEff:). */
@@ -35,6 +42,7 @@ export function capabilityMask(caps: readonly Capability[] = capabilityNames()):
   return capabilityMaskBits(caps).toString(16).padStart(16, "0");
 }
 
+/** Docker's default set, by name. */
 export function capabilityNames(): Capability[] {
   return Object.keys(DOCKER_DEFAULT_CAPABILITIES) as Capability[];
 }

@@ -5,10 +5,11 @@
 // user and capabilities, the system-call filter, the command.
 import { shellQuote } from "../host.ts";
 import { rootfsSteps, type RootfsSpec } from "../rootfs/rootfs.ts";
-import { boundingSetArg } from "./capabilities.ts";
+import { boundingSetArg, capabilityNames, type Capability } from "./capabilities.ts";
 import { filesystemSteps } from "./mounts.ts";
 import { identitySteps, type IdentityPlan } from "./namespaces.ts";
 import type { PlanStep } from "./plan.ts";
+import type { ProfileSettings } from "./profile.ts";
 
 export interface BuildPlan {
   rootfs: RootfsSpec;
@@ -19,6 +20,7 @@ export interface BuildPlan {
   hostname: string;
   cgroupMounts: { source: string; target: string }[];
   tty: boolean;
+  profile: ProfileSettings;
 }
 
 /** Every step up to the gate; the shim carries out their operations. */
@@ -26,7 +28,14 @@ export function buildSteps(plan: BuildPlan): PlanStep[] {
   return [
     ...rootfsSteps(plan.rootfs),
     ...identitySteps(plan.identity),
-    ...filesystemSteps({ root: plan.root, hostname: plan.hostname, cgroupMounts: plan.cgroupMounts, tty: plan.tty }),
+    ...filesystemSteps({
+      root: plan.root,
+      hostname: plan.hostname,
+      cgroupMounts: plan.cgroupMounts,
+      tty: plan.tty,
+      maskProc: plan.profile.maskProc,
+      cgroupDelegated: plan.profile.delegateCgroup,
+    }),
   ];
 }
 
@@ -41,6 +50,8 @@ export interface GateSpec {
   /** "NAME=value": exactly the command's environment. */
   env: string[];
   argv: string[];
+  /** The capabilities it keeps (for the step's text; the shim was given them at launch). Docker's default set when absent. */
+  capabilities?: Capability[];
 }
 
 /** The system-call filter's step, or the warning that there is none. */
@@ -54,6 +65,8 @@ export const UNCONFINED_STEP: SeccompStep = {
 /** The four steps at the gate, in the order shim/container.c takes them; the shim times each. */
 export function gateSteps(gate: GateSpec, seccomp: SeccompStep): PlanStep[] {
   const { uid, gid } = gate.user;
+  const defaults = new Set<Capability>(capabilityNames());
+  const extra = (gate.capabilities ?? []).filter((c) => !defaults.has(c)).map((c) => `CAP_${c.toUpperCase()}`);
   const identity = [
     `hostname ${shellQuote(gate.hostname)}`,
     ...gate.files.map((f) => `printf '%s' ${shellQuote(f.content)} > ${f.path}`),
@@ -66,8 +79,8 @@ export function gateSteps(gate: GateSpec, seccomp: SeccompStep): PlanStep[] {
       ops: [],
     },
     {
-      title: `Keep only Docker's default capabilities, set no_new_privs, and become the container user (uid ${uid}, gid ${gid})`,
-      command: `setpriv --bounding-set=${boundingSetArg()} --inh-caps=-all --clear-groups --regid=${gid} --reuid=${uid} --nnp \\`,
+      title: `Keep only ${extra.length ? `Docker's default capabilities and ${extra.join(", ")}` : "Docker's default capabilities"}, set no_new_privs, and become the container user (uid ${uid}, gid ${gid})`,
+      command: `setpriv --bounding-set=${boundingSetArg(gate.capabilities)} --inh-caps=-all --clear-groups --regid=${gid} --reuid=${uid} --nnp \\`,
       ops: [],
     },
     { ...seccomp, ops: [] },

@@ -35,6 +35,10 @@ export interface FilesystemPlan {
   cgroupMounts: { source: string; target: string }[];
   /** Open the container's terminal in its own devpts (for a tty). */
   tty: boolean;
+  /** Hide /proc entries that expose the host, and make its tunables read-only (process/profile.ts). */
+  maskProc: boolean;
+  /** The container's root manages its own cgroup subtree: its cgroup is shown writable (the host has handed it over). */
+  cgroupDelegated: boolean;
 }
 
 /**
@@ -108,13 +112,14 @@ export function filesystemSteps(plan: FilesystemPlan, kindOf: (p: string) => Pat
     inContainer("mount", "sysfs", "sys", "sysfs", mountFlags(MS.RDONLY, noexec), ""),
   );
   for (const p of MASKED_PATHS) {
+    if (!plan.maskProc && p.startsWith("/proc/")) continue;
     const kind = kindOf(p);
     if (kind === "file") step(`Hide ${p}: it exposes the host`, `mount --bind /dev/null ${rel(p)}`, inContainer("bind", "/dev/null", rel(p), 0));
     if (kind === "dir") {
       step(`Hide ${p}: it exposes the host`, `mount -t tmpfs -o ro,nosuid,nodev,noexec tmpfs ${rel(p)}`, inContainer("mount", "tmpfs", rel(p), "tmpfs", mountFlags(MS.RDONLY, noexec), ""));
     }
   }
-  for (const p of READONLY_PATHS) {
+  for (const p of plan.maskProc ? READONLY_PATHS : []) {
     if (!kindOf(p)) continue;
     step(`Make ${p} read-only`, `mount --bind ${rel(p)} ${rel(p)}\nmount -o remount,bind,ro ${rel(p)}`, inContainer("bind", rel(p), rel(p), 1), inContainer("remount-ro", rel(p)));
   }
@@ -135,17 +140,24 @@ export function filesystemSteps(plan: FilesystemPlan, kindOf: (p: string) => Pat
   return steps;
 }
 
-/** The container's own cgroup directories, read-only, where tools expect them. */
+/**
+ * The container's own cgroup directories where tools expect them: read-only,
+ * or, delegated, writable (the files that hold its own limits stay the
+ * host's: see cgroups/ delegate()).
+ */
 function cgroupSteps(plan: FilesystemPlan): PlanStep[] {
   if (plan.cgroupMounts.length === 0) return [];
+  const how = plan.cgroupDelegated ? "writable: its own subtree to manage" : "read-only";
+  const readOnly = (target: string) => (plan.cgroupDelegated ? [] : [inContainer("remount-ro", target)]);
+  const readOnlyCommand = (target: string) => (plan.cgroupDelegated ? "" : `\nmount -o remount,bind,ro ${target}`);
   const whole = plan.cgroupMounts.find((m) => m.target === "/sys/fs/cgroup");
   if (whole) {
     // cgroup v2: the container's cgroup directory *is* its /sys/fs/cgroup.
     return [
       {
-        title: "Show the container's cgroup (its limits) read-only at /sys/fs/cgroup",
-        command: `mount --bind ${shellQuote(whole.source)} sys/fs/cgroup\nmount -o remount,bind,ro sys/fs/cgroup`,
-        ops: [inContainer("bind", whole.source, "sys/fs/cgroup", 0), inContainer("remount-ro", "sys/fs/cgroup")],
+        title: `Show the container's cgroup (its limits) at /sys/fs/cgroup, ${how}`,
+        command: `mount --bind ${shellQuote(whole.source)} sys/fs/cgroup${readOnlyCommand("sys/fs/cgroup")}`,
+        ops: [inContainer("bind", whole.source, "sys/fs/cgroup", 0), ...readOnly("sys/fs/cgroup")],
       },
     ];
   }
@@ -161,9 +173,9 @@ function cgroupSteps(plan: FilesystemPlan): PlanStep[] {
       ],
     },
     ...plan.cgroupMounts.map((m, i) => ({
-      title: `Show the container's cgroup ${m.target} (its limits) read-only`,
-      command: `mount --bind ${shellQuote(m.source)} ${targets[i]}\nmount -o remount,bind,ro ${targets[i]}`,
-      ops: [inContainer("bind", m.source, targets[i], 0), inContainer("remount-ro", targets[i])],
+      title: `Show the container's cgroup ${m.target} (its limits), ${how}`,
+      command: `mount --bind ${shellQuote(m.source)} ${targets[i]}${readOnlyCommand(targets[i])}`,
+      ops: [inContainer("bind", m.source, targets[i], 0), ...readOnly(targets[i])],
     })),
     { title: "Make /sys/fs/cgroup read-only", command: "mount -o remount,bind,ro sys/fs/cgroup", ops: [inContainer("remount-ro", "sys/fs/cgroup")] },
   ];
