@@ -14,6 +14,8 @@ export interface ContainerRequest {
   /** The session it is for: its owner, should a crash separate the two. */
   session: string;
   image: string;
+  /** Its hostname (the container's id when not given). */
+  hostname?: string;
   /** The room's limits for it (the backend's defaults where not given). */
   limits?: RoomLimits;
   /** What its root may do (default, or nested for build-your-own-container labs). */
@@ -82,6 +84,8 @@ export interface BackendContainer {
   detach(): void;
   /** What the host knows of it now: its record, network and cgroup counters (what a lesson's check compares with). */
   facts(): Promise<ContainerFacts>;
+  /** Put it on its session's private network as the session's `instance`-th container (eth1); resolves with its address there. */
+  joinSessionNetwork(instance: number): Promise<string>;
 }
 
 export interface ContainerStats {

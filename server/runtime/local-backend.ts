@@ -11,6 +11,7 @@ export class LocalBackend implements PreparingBackend {
   async run(request: ContainerRequest): Promise<BackendContainer> {
     const container = await this.engine.run({
       image: request.image,
+      hostname: request.hostname,
       limits: request.limits,
       profile: request.profile,
       sessionCap: request.sessionCap,
@@ -43,7 +44,7 @@ export class LocalBackend implements PreparingBackend {
       claim: async (request) =>
         asBackendContainer(
           this.engine,
-          await prepared.start({ session: request.session, env: request.env, tty: request.size, keepWork: request.work?.keepTo, fromPool: true }),
+          await prepared.start({ session: request.session, hostname: request.hostname, env: request.env, tty: request.size, keepWork: request.work?.keepTo, fromPool: true }),
         ),
     };
   }
@@ -78,6 +79,7 @@ function asBackendContainer(engine: Engine, c: RunningContainer): BackendContain
     stop: c.stop,
     detach: c.detach,
     facts: () => engine.facts(c.id),
+    joinSessionNetwork: (instance) => engine.joinLan(c.id, instance),
   };
 }
 

@@ -85,5 +85,6 @@ export function fakeContainer(terminal = new FakeTerminal()): BackendContainer &
       oomKills: 0,
       pidsLimitHits: 0,
     }),
+    joinSessionNetwork: async (instance) => `10.254.254.${10 + instance}`,
   };
 }

@@ -35,7 +35,7 @@ async function killedTool(tool: string, when: string): Promise<string> {
     "#!/bin/sh",
     // `ip -batch -` reads its commands from stdin: look there too.
     'input=""; case "$*" in *-batch*) input=$(cat);; esac',
-    `case "$* $input" in *${when}*) kill -KILL $$;; esac`,
+    `case "$* $input" in *"${when}"*) kill -KILL $$;; esac`,
     `if [ -n "$input" ]; then printf '%s\\n' "$input" | exec ${real} "$@"; else exec ${real} "$@"; fi`,
   ].join("\n");
   await fs.writeFile(path.join(dir, tool), script + "\n", { mode: 0o755 });
@@ -78,13 +78,10 @@ describe("a full disk while a container is made", () => {
     const settings = { ...pg.settings, PLAYGROUND_WRITABLE_LAYER_SIZE: "32m" };
     try {
       expect((await sandbox.run(["pull", pg.images.busybox], settings)).code).toBe(0);
-      // Fill what is left.
-      await fs.writeFile(path.join(dataDir, "filler"), "");
-      try {
-        execFileSync("dd", ["if=/dev/zero", `of=${path.join(dataDir, "filler")}`, "bs=1M"], { stdio: "ignore" });
-      } catch {
-        // dd stops with "No space left on device": that was the point
-      }
+      // Fill what is left but a little: room for the record, none for a container.
+      const { bavail, bsize } = await fs.statfs(dataDir);
+      const fill = Math.floor((bavail * bsize - 512 * 1024) / 4096);
+      execFileSync("dd", ["if=/dev/zero", `of=${path.join(dataDir, "filler")}`, "bs=4096", `count=${fill}`], { stdio: "ignore" });
       const result = await sandbox.run(["run", "--rm", pg.images.busybox, "true"], settings);
       expect(result.code, result.stderr).toBe(125);
       expect(result.stderr.trim().split("\n").at(-1)).toMatch(/space|ENOSPC|full/i);
