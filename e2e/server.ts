@@ -32,6 +32,12 @@ export const server = {
   },
 };
 
+/** The admin reset of a server (this one unless told): ends every session and removes every container. */
+export async function resetRoom(url = server.url, adminToken = server.adminToken): Promise<void> {
+  const res = await fetch(`${url}/api/admin/reset`, { method: "POST", headers: { authorization: `Bearer ${adminToken}` } });
+  if (!res.ok) throw new Error(`the admin reset answered ${res.status}: ${await res.text()}`);
+}
+
 /** Every line of the page's terminal (scrollback and screen), as plain text. */
 export async function terminalText(page: Page): Promise<string> {
   return page.evaluate(() => {
