@@ -99,3 +99,42 @@ export async function startSession(page: Page, name: string): Promise<void> {
   if (await banner.isVisible()) throw new Error(`the session did not start: ${await banner.textContent()}`);
   await run(page, "true", 30_000);
 }
+
+/**
+ * Where `text` is drawn: the viewport coordinates of its middle, on the last
+ * line of the terminal's buffer that holds it (that line must be on screen).
+ * The cell size is the screen element's size over the terminal's columns and
+ * rows, as xterm.js lays its cells out.
+ */
+export async function terminalTextPosition(page: Page, text: string): Promise<{ x: number; y: number }> {
+  const found = await page.evaluate((text) => {
+    const term = (window as unknown as { __term?: Terminal }).__term;
+    const screen = term?.element?.querySelector(".xterm-screen");
+    if (!term || !screen) return "the page has no terminal";
+    const buffer = term.buffer.active;
+    for (let y = buffer.length - 1; y >= 0; y--) {
+      const column = (buffer.getLine(y)?.translateToString(true) ?? "").lastIndexOf(text);
+      if (column < 0) continue;
+      const row = y - buffer.viewportY;
+      if (row < 0 || row >= term.rows) return `"${text}" is not on screen (buffer line ${y}, screen from ${buffer.viewportY})`;
+      const box = screen.getBoundingClientRect();
+      const cell = { width: box.width / term.cols, height: box.height / term.rows };
+      return { x: box.left + (column + text.length / 2) * cell.width, y: box.top + (row + 0.5) * cell.height };
+    }
+    return `"${text}" is not in the terminal`;
+  }, text);
+  if (typeof found === "string") throw new Error(found);
+  return found;
+}
+
+/**
+ * Clicks a link in the terminal with the mouse, as a person does: xterm.js
+ * finds the link under the pointer as it moves (and shows the pointer cursor
+ * once it has), and opens it on a click only after that.
+ */
+export async function clickTerminalLink(page: Page, text: string): Promise<void> {
+  const { x, y } = await terminalTextPosition(page, text);
+  await page.mouse.move(x, y);
+  await expect(page.locator(".xterm-screen"), `xterm.js sees a link under "${text}"`).toHaveClass(/\bxterm-cursor-pointer\b/);
+  await page.mouse.click(x, y);
+}
