@@ -30,6 +30,10 @@ export const server = {
   get dataDir() {
     return required("PLAYGROUND_E2E_DATA_DIR");
   },
+  /** The server's process: a spec may hold it (SIGSTOP) for a moment, and must let it go on (SIGCONT). */
+  get pid() {
+    return Number(required("PLAYGROUND_E2E_SERVER_PID"));
+  },
 };
 
 /** The admin reset of a server (this one unless told): ends every session and removes every container. */
