@@ -166,6 +166,7 @@ export default async function globalSetup() {
     process.env.PLAYGROUND_E2E_JOIN_CODE = tokens.joinCode;
     process.env.PLAYGROUND_E2E_DATA_DIR = dataDir;
     process.env.PLAYGROUND_E2E_SERVER_LOG = logFile;
+    process.env.PLAYGROUND_E2E_REGISTRY = registry.address;
     process.env.PLAYGROUND_E2E_SERVER_PID = String(server.pid);
     console.log(`e2e: server on ${url} (log: ${logFile}), registry on ${registry.address}`);
   } catch (error) {

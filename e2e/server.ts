@@ -34,6 +34,10 @@ export const server = {
   get pid() {
     return Number(required("PLAYGROUND_E2E_SERVER_PID"));
   },
+  /** The test registry (host:port) the server pulls from, for a spec that starts a server of its own. */
+  get registry() {
+    return required("PLAYGROUND_E2E_REGISTRY");
+  },
 };
 
 /** The admin reset of a server (this one unless told): ends every session and removes every container. */
@@ -89,11 +93,11 @@ export async function run(page: Page, command: string, timeout?: number): Promis
 }
 
 /** Opens the student page, starts a session under `name` (with the room's join code) and waits for a working shell. */
-export async function startSession(page: Page, name: string): Promise<void> {
+export async function startSession(page: Page, name: string, joinCode = server.joinCode): Promise<void> {
   await page.goto("/");
   const code = page.getByLabel(/join code/i);
   await expect(code).toBeVisible();
-  await code.fill(server.joinCode);
+  await code.fill(joinCode);
   await page.getByLabel(/your name/i).fill(name);
   await page.getByRole("button", { name: "Start" }).click();
   // Running (the status line shows the container) or refused (a banner says why).
