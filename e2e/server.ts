@@ -114,7 +114,7 @@ export async function startSession(page: Page, name: string, joinCode = server.j
  * The cell size is the screen element's size over the terminal's columns and
  * rows, as xterm.js lays its cells out.
  */
-export async function terminalTextPosition(page: Page, text: string): Promise<{ x: number; y: number }> {
+async function terminalTextPosition(page: Page, text: string): Promise<{ x: number; y: number }> {
   const found = await page.evaluate((text) => {
     const term = (window as unknown as { __term?: Terminal }).__term;
     const screen = term?.element?.querySelector(".xterm-screen");

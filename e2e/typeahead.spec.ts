@@ -5,6 +5,8 @@ import { expect, test } from "@playwright/test";
 import { resetRoom, server, startSession, waitForTerminal } from "./server.ts";
 
 test.afterAll(async () => {
+  // Should the test have stopped half way, the server must not stay held.
+  process.kill(server.pid, "SIGCONT");
   await resetRoom();
 });
 
