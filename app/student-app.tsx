@@ -186,6 +186,12 @@ export function StudentApp() {
         setCodeState(state);
         // A code that worked is kept; one the server refused is forgotten.
         if (state === "wrong") localStorage.removeItem(CODE_KEY);
+        // A start refused for its code goes back to the form, where the code can
+        // be typed again (the failure that follows is shown there); a "Start a
+        // new session" button would only send the same code again. Every
+        // connection also hears "needed": that alone does not stop a start
+        // that carries a code.
+        if (phaseRef.current === "starting" && (state === "wrong" || !choiceRef.current.code.trim())) go("form");
       });
       s.on("kept", (work) => setKept(work));
       s.on("lessons", (list, fixed) => setLessons({ list, fixed }));

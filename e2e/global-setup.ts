@@ -83,6 +83,8 @@ async function waitForHealth(url: string, child: ChildProcess, logFile: string):
 async function stopServer(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  // A spec may have held the server (SIGSTOP) and died before letting it go on: a held process would not stop.
+  child.kill("SIGCONT");
   child.kill("SIGTERM");
   const timer = setTimeout(() => {
     console.error("e2e: the server did not stop within 60 s: killing it");
@@ -166,6 +168,8 @@ export default async function globalSetup() {
     process.env.PLAYGROUND_E2E_JOIN_CODE = tokens.joinCode;
     process.env.PLAYGROUND_E2E_DATA_DIR = dataDir;
     process.env.PLAYGROUND_E2E_SERVER_LOG = logFile;
+    process.env.PLAYGROUND_E2E_REGISTRY = registry.address;
+    process.env.PLAYGROUND_E2E_SERVER_PID = String(server.pid);
     console.log(`e2e: server on ${url} (log: ${logFile}), registry on ${registry.address}`);
   } catch (error) {
     await teardown();

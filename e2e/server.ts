@@ -30,7 +30,21 @@ export const server = {
   get dataDir() {
     return required("PLAYGROUND_E2E_DATA_DIR");
   },
+  /** The server's process: a spec may hold it (SIGSTOP) for a moment, and must let it go on (SIGCONT). */
+  get pid() {
+    return Number(required("PLAYGROUND_E2E_SERVER_PID"));
+  },
+  /** The test registry (host:port) the server pulls from, for a spec that starts a server of its own. */
+  get registry() {
+    return required("PLAYGROUND_E2E_REGISTRY");
+  },
 };
+
+/** The admin reset of a server (this one unless told): ends every session and removes every container. */
+export async function resetRoom(url = server.url, adminToken = server.adminToken): Promise<void> {
+  const res = await fetch(`${url}/api/admin/reset`, { method: "POST", headers: { authorization: `Bearer ${adminToken}` } });
+  if (!res.ok) throw new Error(`the admin reset answered ${res.status}: ${await res.text()}`);
+}
 
 /** Every line of the page's terminal (scrollback and screen), as plain text. */
 export async function terminalText(page: Page): Promise<string> {
@@ -79,11 +93,11 @@ export async function run(page: Page, command: string, timeout?: number): Promis
 }
 
 /** Opens the student page, starts a session under `name` (with the room's join code) and waits for a working shell. */
-export async function startSession(page: Page, name: string): Promise<void> {
+export async function startSession(page: Page, name: string, joinCode = server.joinCode): Promise<void> {
   await page.goto("/");
   const code = page.getByLabel(/join code/i);
   await expect(code).toBeVisible();
-  await code.fill(server.joinCode);
+  await code.fill(joinCode);
   await page.getByLabel(/your name/i).fill(name);
   await page.getByRole("button", { name: "Start" }).click();
   // Running (the status line shows the container) or refused (a banner says why).
@@ -92,4 +106,43 @@ export async function startSession(page: Page, name: string): Promise<void> {
   await expect(running.or(banner).first()).toBeVisible({ timeout: 45_000 });
   if (await banner.isVisible()) throw new Error(`the session did not start: ${await banner.textContent()}`);
   await run(page, "true", 30_000);
+}
+
+/**
+ * Where `text` is drawn: the viewport coordinates of its middle, on the last
+ * line of the terminal's buffer that holds it (that line must be on screen).
+ * The cell size is the screen element's size over the terminal's columns and
+ * rows, as xterm.js lays its cells out.
+ */
+async function terminalTextPosition(page: Page, text: string): Promise<{ x: number; y: number }> {
+  const found = await page.evaluate((text) => {
+    const term = (window as unknown as { __term?: Terminal }).__term;
+    const screen = term?.element?.querySelector(".xterm-screen");
+    if (!term || !screen) return "the page has no terminal";
+    const buffer = term.buffer.active;
+    for (let y = buffer.length - 1; y >= 0; y--) {
+      const column = (buffer.getLine(y)?.translateToString(true) ?? "").lastIndexOf(text);
+      if (column < 0) continue;
+      const row = y - buffer.viewportY;
+      if (row < 0 || row >= term.rows) return `"${text}" is not on screen (buffer line ${y}, screen from ${buffer.viewportY})`;
+      const box = screen.getBoundingClientRect();
+      const cell = { width: box.width / term.cols, height: box.height / term.rows };
+      return { x: box.left + (column + text.length / 2) * cell.width, y: box.top + (row + 0.5) * cell.height };
+    }
+    return `"${text}" is not in the terminal`;
+  }, text);
+  if (typeof found === "string") throw new Error(found);
+  return found;
+}
+
+/**
+ * Clicks a link in the terminal with the mouse, as a person does: xterm.js
+ * finds the link under the pointer as it moves (and shows the pointer cursor
+ * once it has), and opens it on a click only after that.
+ */
+export async function clickTerminalLink(page: Page, text: string): Promise<void> {
+  const { x, y } = await terminalTextPosition(page, text);
+  await page.mouse.move(x, y);
+  await expect(page.locator(".xterm-screen"), `xterm.js sees a link under "${text}"`).toHaveClass(/\bxterm-cursor-pointer\b/);
+  await page.mouse.click(x, y);
 }
