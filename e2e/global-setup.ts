@@ -151,6 +151,8 @@ export default async function globalSetup() {
       PLAYGROUND_NEXT_DIST: E2E_DIST,
       // The tests' server leaves nothing behind when it stops.
       PLAYGROUND_END_ON_STOP: "1",
+      // A small warm pool: students' Start claims a ready container, as in a real room.
+      PLAYGROUND_WARM_POOL: "2",
     };
     const log = fs.openSync(logFile, "a");
     server = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], {

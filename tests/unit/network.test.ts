@@ -75,9 +75,23 @@ describe("ensureBridge", () => {
       "sysctl -w net.ipv4.ip_forward=1",
     ]);
     // The firewall is one `nft -f`, shown to students with its whole ruleset.
-    const firewall = host.steps[8];
+    expect(host.commands[8]).toBe("nft -j list set bridge playground ports");
+    const firewall = host.steps[9];
     expect(firewall.command).toMatch(/^nft -f - <<'EOF'\ntable inet playground\n/);
     expect(firewall.title).toMatch(/192\.0\.2\.0\/24/); // the host's own network is named as refused
+  });
+
+  it("keeps the ports another playground process plugged in when it makes the firewall anew", async () => {
+    const host = freshHost();
+    const answer = host.answer;
+    host.answer = (argv) =>
+      argv.join(" ") === "nft -j list set bridge playground ports"
+        ? json({ nftables: [{ metainfo: {} }, { set: { name: "ports", elem: [{ concat: ["pgaaaaaaaaaaaa", "02:42:ac:1f:00:09", "172.31.0.9"] }] } }] })
+        : answer?.(argv);
+    await ensureBridge(host, { subnet: "172.31.0.0/16", egress, resolvConfFile, ports: [{ veth: "pgbbbbbbbbbbbb", mac: "02:42:ac:1f:00:02", ip: "172.31.0.2" }] });
+    const ruleset = host.steps.find((s) => s.command.startsWith("nft -f -"))!.command;
+    expect(ruleset).toContain('"pgaaaaaaaaaaaa" . 02:42:ac:1f:00:09 . 172.31.0.9');
+    expect(ruleset).toContain('"pgbbbbbbbbbbbb" . 02:42:ac:1f:00:02 . 172.31.0.2');
   });
 
   it("picks a fresh subnet when the recorded one now overlaps a host route or the resolver", async () => {
@@ -227,7 +241,9 @@ describe("teardown and leftovers", () => {
     const host = new FakeHost();
     host.answer = (argv) => {
       const cmd = argv.join(" ");
-      if (cmd === "ip -j link show type veth") return json([{ ifname: "pg0123456789ab" }, { ifname: "vethabc" }, { ifname: "pgadmin0" }]);
+      if (cmd === "ip -j link show type veth") return json([{ ifname: "pg0123456789ab" }, { ifname: "pl0123456789ab" }, { ifname: "vethabc" }, { ifname: "pgadmin0" }]);
+      if (cmd === "ip -j link show type bridge") return json([{ ifname: "pg0" }, { ifname: "pgl0123456789ab" }, { ifname: "docker0" }]);
+      if (cmd === "ip -j link show master pgl0123456789ab") return json([]);
       if (cmd === "ip -j link show dev pg0") return json([{ ifname: "pg0" }]);
       if (cmd === "nft list tables") return { stdout: "table inet playground\ntable bridge playground\ntable inet filter\ntable inet playground-ci\n" };
       if (cmd === "ip -j link show master pg0") return json([]);
@@ -235,10 +251,19 @@ describe("teardown and leftovers", () => {
       return undefined;
     };
     const leftovers = await listLeftovers(host);
-    expect(leftovers).toEqual({ veths: ["pg0123456789ab"], bridge: "pg0", firewall: ["inet playground", "bridge playground"], forwardRules: [] });
+    expect(leftovers).toEqual({
+      veths: ["pg0123456789ab", "pl0123456789ab"],
+      bridge: "pg0",
+      lanBridges: ["pgl0123456789ab"],
+      lanPorts: { pgl0123456789ab: 0 },
+      firewall: ["inet playground", "bridge playground"],
+      forwardRules: [],
+    });
     await removeLeftovers(host, leftovers);
     expect(host.commands.filter((c) => / del|delete/.test(c))).toEqual([
       "ip link del pg0123456789ab",
+      "ip link del pl0123456789ab",
+      "ip link del pgl0123456789ab",
       "nft delete table inet playground",
       "nft delete table bridge playground",
       "ip link del pg0",

@@ -6,7 +6,7 @@
 import fs from "node:fs/promises";
 import { commandLine, HostError, type Host } from "../host.ts";
 import { attachedNetworks, type EgressPolicy } from "./egress.ts";
-import { applyFirewall, removeFirewall, type FirewallPlan } from "./firewall.ts";
+import { applyFirewall, listPorts, removeFirewall, type FirewallPlan } from "./firewall.ts";
 import { ensureForwardAllowed, listForwardRules, removeForwardRules, ruleComment } from "./forward-policy.ts";
 import { hostRoutesAndAddresses } from "./routes.ts";
 import { conflictsWithHost, formatIPv4, gatewayOf, parseCidr, pickSubnet, prefixOf } from "./subnet.ts";
@@ -88,7 +88,9 @@ export async function ensureBridge(host: Host, options: BridgeOptions): Promise<
     "let the host route packets between the bridge and the outside (net.ipv4.ip_forward=1; a host-wide setting, left on)",
     ["sysctl", "-w", "net.ipv4.ip_forward=1"],
   );
-  await applyFirewall(host, { bridge, subnet: net.subnet, egress: options.egress, attached: attachedNetworks(used.addresses, net.subnet), ports: options.ports ?? [] });
+  // Ports already in the kernel's set stay (another playground process's containers), with the record's.
+  const ports = new Map([...(await listPorts(host)), ...(options.ports ?? [])].map((p) => [p.veth, p]));
+  await applyFirewall(host, { bridge, subnet: net.subnet, egress: options.egress, attached: attachedNetworks(used.addresses, net.subnet), ports: [...ports.values()] });
   await ensureForwardAllowed(host, net);
   return net;
 }

@@ -151,6 +151,23 @@ export async function listFirewall(host: Host): Promise<string[]> {
     .map((m) => `${m[1]} ${m[2]}`);
 }
 
+/**
+ * The ports in the anti-spoofing set now. Another playground process on this
+ * host (a second data directory, a test's own server) may have plugged in
+ * containers the caller's record does not know: a firewall made anew keeps
+ * them, or those containers would lose their network.
+ */
+export async function listPorts(host: Host): Promise<{ veth: string; mac: string; ip: string }[]> {
+  const result = await host.exec("list the containers' ports in the anti-spoofing set", ["nft", "-j", "list", "set", "bridge", TABLE, "ports"], { allowFailure: true });
+  if (result.code !== 0) return [];
+  const parsed = JSON.parse(result.stdout || "{}") as { nftables?: { set?: { elem?: { concat?: unknown[] }[] } }[] };
+  const elems = parsed.nftables?.find((e) => e.set)?.set?.elem ?? [];
+  return elems
+    .map((e) => e.concat)
+    .filter((c): c is [string, string, string] => Array.isArray(c) && c.length === 3 && c.every((v) => typeof v === "string"))
+    .map(([veth, mac, ip]) => ({ veth, mac, ip }));
+}
+
 /** A port's elements in the two anti-spoofing sets. */
 function portElements(port: { veth: string; mac: string; ip: string }): string[] {
   const veth = JSON.stringify(checkInterfaceName(port.veth, "veth"));
