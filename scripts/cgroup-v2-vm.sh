@@ -102,11 +102,17 @@ load_order() {
   ' "$dep_file"
 }
 
-build_kit() {
-  local kpkg stamp
+# Sets kpkg and stamp (the hash of the kit's inputs); true when the kit in the
+# cache was built from the same.
+kit_is_current() {
   kpkg=$(kernel_package)
   stamp=$(kit_inputs "$kpkg" | sha256sum | cut -d' ' -f1)
-  if [ "$(cat "$kit/stamp" 2>/dev/null)" = "$stamp" ]; then
+  [ "$(cat "$kit/stamp" 2>/dev/null)" = "$stamp" ]
+}
+
+# Builds the kit unless it is current. The caller holds the lock exclusively.
+build_kit() {
+  if kit_is_current; then
     say "kit is current ($kit)"
     return
   fi
@@ -245,7 +251,7 @@ run_vm() {
   local vm=$!
   # Stopped early (Ctrl-C, a test runner giving up), the script stops the VM
   # too: `timeout` passes the signal on to qemu.
-  trap "kill -TERM $vm 2>/dev/null; rm -rf '$run_dir'" EXIT
+  trap "kill -TERM $vm 2>/dev/null || true; rm -rf '$run_dir'" EXIT
   trap "exit 130" INT TERM
   # The console as it comes, until qemu is gone.
   tail -n +1 -f --pid="$vm" "$console" | sed -u 's/\r$//' &
@@ -268,18 +274,22 @@ run_vm() {
 
 need_tools
 mkdir -p "$cache"
-# One build at a time; a run holds the lock shared, so the kit it boots is not
-# swapped under it.
+# A build holds the lock exclusively; runs hold it shared, side by side, so
+# that the kit a VM boots from is never swapped under it.
 exec 9>"$cache/lock"
-flock 9
 case ${1:-} in
   build)
+    flock 9
     build_kit
     ;;
   run)
     shift
-    build_kit
     flock -s 9
+    if ! kit_is_current; then
+      flock 9
+      build_kit
+      flock -s 9
+    fi
     run_vm "$@"
     ;;
   *)
