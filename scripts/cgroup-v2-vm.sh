@@ -110,7 +110,7 @@ kit_is_current() {
   [ "$(cat "$kit/stamp" 2>/dev/null)" = "$stamp" ]
 }
 
-# Builds the kit unless it is current. The caller holds the lock exclusively.
+# Builds the kit unless it is current. The caller holds the build lock.
 build_kit() {
   if kit_is_current; then
     say "kit is current ($kit)"
@@ -176,9 +176,11 @@ build_kit() {
   echo "$stamp" >"$work/stamp"
   mkdir "$work/kit"
   mv "$work"/{vmlinuz,initrd.img,root.img,stamp} "$work/kit/"
-  # No run is using the old kit: runs hold the lock while their VM is up.
+  # Swapped in when no VM is booted from the old kit (they hold the kit lock).
+  flock 9
   rm -rf "$kit"
   mv "$work/kit" "$kit"
+  flock -u 9
   rm -rf "$work"
   trap - EXIT
   say "kit built in $((SECONDS - started)) s"
@@ -274,22 +276,21 @@ run_vm() {
 
 need_tools
 mkdir -p "$cache"
-# A build holds the lock exclusively; runs hold it shared, side by side, so
-# that the kit a VM boots from is never swapped under it.
-exec 9>"$cache/lock"
+# Two locks: one builder at a time holds the build lock; each VM holds the kit
+# lock shared while it is up, so VMs run side by side and the kit is never
+# swapped under one.
+exec 8>"$cache/build.lock" 9>"$cache/kit.lock"
 case ${1:-} in
   build)
-    flock 9
+    flock 8
     build_kit
     ;;
   run)
     shift
+    flock 8
+    build_kit
     flock -s 9
-    if ! kit_is_current; then
-      flock 9
-      build_kit
-      flock -s 9
-    fi
+    flock -u 8
     run_vm "$@"
     ;;
   *)
