@@ -18,9 +18,10 @@
 #       afterwards), so COMMAND may write anywhere. Default timeout 1200 s.
 #
 # Inside: no network device (tests use loopback), 2 vCPUs, 2 GiB of RAM, /tmp
-# on the scratch disk. Several runs may share the kit at once. Nothing stays on the host: no mount, no loop device,
-# no process; the kit is built without mounting anything on the host
-# (mmdebstrap's unshare mode keeps its mounts in a namespace of its own).
+# on the scratch disk. Several runs may boot from the kit at once. Nothing
+# stays on the host: no mount, no loop device, no process; the kit is built
+# without mounting anything on the host (mmdebstrap's unshare mode keeps its
+# mounts in a namespace of its own).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,8 +29,8 @@ cache=${PG_VM_CACHE:-/var/cache/playground-vm}
 kit=$cache/kit
 
 # What the engine and the tests run inside (see scripts/setup.sh and
-# scripts/test.sh), plus kmod (modprobe) and gcc with libc6-dev for the C
-# helpers compiled at set-up.
+# scripts/test.sh), plus kmod (modprobe) and gcc with libc6-dev for the
+# container shim, which the engine compiles on first use.
 packages=(
   util-linux iproute2 iptables nftables e2fsprogs mount procps attr perl-base
   docker-registry skopeo busybox-static openssl ca-certificates gcc libc6-dev kmod
