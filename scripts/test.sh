@@ -6,8 +6,9 @@ set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 need_root test
 # The tests' own parts: a real registry, skopeo to push images into it, a
-# static busybox to build a tiny image, Debian's Chromium for Playwright.
-apt_install docker-registry skopeo busybox-static chromium ca-certificates openssl
+# static busybox to build a tiny image, Debian's Chromium for Playwright, and
+# qemu and mmdebstrap for the pure cgroup v2 VM (scripts/cgroup-v2-vm.sh).
+apt_install docker-registry skopeo busybox-static chromium ca-certificates openssl qemu-system-x86 mmdebstrap
 
 npx --no-install tsc --noEmit
 npx --no-install vitest run
