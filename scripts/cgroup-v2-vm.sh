@@ -152,9 +152,9 @@ build_kit() {
 
   install -m 0755 "$repo/scripts/vm/guest-init" "$root/sbin/pg-vm-init"
   echo pg-vm >"$root/etc/hostname"
-  # mmdebstrap copied this host's resolver list; the VM has no network, and a
-  # documentation address (RFC 5737) keeps the engine's DNS set-up realistic.
-  echo "nameserver 192.0.2.53" >"$root/etc/resolv.conf"
+  # mmdebstrap copied this host's resolver list; the VM has no network, and an
+  # address on the benchmarking range (RFC 2544) keeps the engine's DNS set-up realistic.
+  echo "nameserver 198.18.0.53" >"$root/etc/resolv.conf"
   ln -sf ../proc/self/mounts "$root/etc/mtab"
 
   # Read-only at run time (under a RAM overlay), so no journal.
