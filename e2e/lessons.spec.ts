@@ -74,7 +74,8 @@ test("the build-your-own-container lesson, in a room with the nested profile", a
     await run(page, "hostname box", 30_000);
     await expect(page.getByTestId("passed-0")).toBeVisible({ timeout: 20_000 });
     await passStep(page, 1, [
-      "cg=/sys/fs/cgroup/memory; [ -d $cg ] || cg=/sys/fs/cgroup",
+      "cg=/sys/fs/cgroup/memory",
+      "if [ ! -d $cg ]; then cg=/sys/fs/cgroup; mkdir $cg/init; for p in $(cat $cg/cgroup.procs); do echo $p > $cg/init/cgroup.procs; done; echo +memory > $cg/cgroup.subtree_control; fi",
       "mkdir $cg/box; echo 50000000 > $cg/box/memory.limit_in_bytes 2>/dev/null || echo 50000000 > $cg/box/memory.max",
       "echo $$ > $cg/box/cgroup.procs; dd if=/dev/zero of=/dev/null bs=100M count=1",
     ]);

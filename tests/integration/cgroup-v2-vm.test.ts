@@ -13,6 +13,8 @@ const TEST_FILES = [
   "tests/integration/cgroups.test.ts",
   "tests/integration/limits.test.ts",
   "tests/integration/run.test.ts",
+  // The nested profile's delegated subtree, on v2's rules (no internal processes, nsdelegate).
+  "tests/integration/nested.test.ts",
 ];
 /**
  * How many VMs share the files between them, booted at once. Each VM runs on

@@ -69,9 +69,11 @@ describe("the nested profile", () => {
         // Namespaces: user (root inside, mapped to us), mount, PID (with its own /proc), UTS, network, IPC.
         "unshare --user --map-root-user --mount --pid --uts --net --ipc --fork --mount-proc sh -c 'hostname inner; echo hostname=$(hostname); echo pid1=$(ps -o pid,comm | awk \"\\$1 == 1 {print \\$2}\")'",
         // A cgroup of its own below the container's, with a memory limit that an allocation hits.
-        "cg=/sys/fs/cgroup/memory; [ -d $cg ] || cg=/sys/fs/cgroup",
+        // (cgroup v2: a group with processes cannot hand controllers down, so they move to a leaf first.)
+        "cg=/sys/fs/cgroup/memory",
+        "if [ ! -d $cg ]; then cg=/sys/fs/cgroup; mkdir $cg/init; for p in $(cat $cg/cgroup.procs); do echo $p > $cg/init/cgroup.procs 2>/dev/null || true; done; echo +memory > $cg/cgroup.subtree_control; fi",
         "mkdir $cg/box",
-        "if [ -f $cg/box/memory.limit_in_bytes ]; then echo 50000000 > $cg/box/memory.limit_in_bytes; else echo +memory > $cg/cgroup.subtree_control 2>/dev/null || true; echo 50000000 > $cg/box/memory.max; fi",
+        "echo 50000000 > $cg/box/memory.limit_in_bytes 2>/dev/null || echo 50000000 > $cg/box/memory.max",
         "sh -c \"echo \\$\\$ > $cg/box/cgroup.procs; exec dd if=/dev/zero of=/dev/null bs=100M count=1\" && echo dd=survived || echo dd=killed",
         // A veth pair, one end moved into a network namespace the student made.
         "unshare --user --map-root-user --net sleep 30 & inner=$!; sleep 0.5",
