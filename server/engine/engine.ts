@@ -19,6 +19,7 @@
 // Every kernel object is written into the record *before* it is made (see
 // lifecycle/record.ts), so whatever a crash leaves behind is found by
 // `leaks()` and removed by `remove()`, `removeAll()` or `reconcile()`.
+import { EventEmitter } from "node:events";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -27,7 +28,7 @@ import type { Config } from "../config.ts";
 import { openDb, type Db } from "../db.ts";
 import { detectCgroupDriver, type Cgroup, type CgroupDriver, type CgroupLimits } from "./cgroups/index.ts";
 import { RealHost, recordSteps, type Host, type Step } from "./host.ts";
-import { ensureImage, pullImage, type PullProgressEvent } from "./image/pull.ts";
+import { localImage, pullImage, type PullProgressEvent } from "./image/pull.ts";
 import { RegistryClient } from "./image/registry.ts";
 import { ImageStore } from "./image/store.ts";
 import type { ImageRecord } from "./image/types.ts";
@@ -156,7 +157,13 @@ const CONTAINER_RLIMITS = [
 /** How long a session's shim keeps an exit status for a server that is away. */
 const LINGER_SECONDS = 3600;
 
+/** What the engine tells its listeners (the server's metrics): each pull from a registry, how long it took and whether it succeeded. */
+export interface EngineEvents {
+  pulled: [pull: { seconds: number; ok: boolean }];
+}
+
 export class Engine {
+  readonly events = new EventEmitter<EngineEvents>();
   private readonly running = new Map<string, RunningContainer>();
   private readonly cpuSamples = new Map<string, { usageNs: number; at: number }>();
   private readonly network: ContainerNetwork;
@@ -188,13 +195,22 @@ export class Engine {
     return new Engine(config, db, cgroups, store, registry, host);
   }
 
-  pull(reference: string, onProgress?: (e: PullProgressEvent) => void): Promise<ImageRecord> {
-    return pullImage(this.store, this.registry, reference, { onProgress });
+  async pull(reference: string, onProgress?: (e: PullProgressEvent) => void): Promise<ImageRecord> {
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
+    try {
+      const record = await pullImage(this.store, this.registry, reference, { onProgress });
+      this.events.emit("pulled", { seconds: seconds(), ok: true });
+      return record;
+    } catch (error) {
+      this.events.emit("pulled", { seconds: seconds(), ok: false });
+      throw error;
+    }
   }
 
   /** The image from the local store, pulled first when missing. */
-  ensureImage(reference: string, onProgress?: (e: PullProgressEvent) => void): Promise<ImageRecord> {
-    return ensureImage(this.store, this.registry, reference, { onProgress });
+  async ensureImage(reference: string, onProgress?: (e: PullProgressEvent) => void): Promise<ImageRecord> {
+    return (await localImage(this.store, reference)) ?? this.pull(reference, onProgress);
   }
 
   /**
