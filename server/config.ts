@@ -47,6 +47,8 @@ const schema = z.object({
   PLAYGROUND_IMAGE: z.string().default("alpine:latest"),
   PLAYGROUND_INSTRUCTOR_TOKEN: z.string().min(8).optional(),
   PLAYGROUND_ADMIN_TOKEN: z.string().min(8).optional(),
+  // A token for a Prometheus scraper: GET /metrics and nothing else (the instructor's and admin's tokens work too).
+  PLAYGROUND_METRICS_TOKEN: z.string().min(8).optional(),
   // What students type to get a shell; generated when unset; "none" opens the room to anyone who reaches it.
   PLAYGROUND_JOIN_CODE: z
     .string()
@@ -96,6 +98,8 @@ export interface Config {
     image: string;
     instructorToken?: string;
     adminToken?: string;
+    /** Opens GET /metrics only. */
+    metricsToken?: string;
     joinCode?: string;
     /** Session starts per client address. */
     startLimit: { burst: number; perMinute: number };
@@ -149,6 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       image: e.PLAYGROUND_IMAGE,
       instructorToken: e.PLAYGROUND_INSTRUCTOR_TOKEN,
       adminToken: e.PLAYGROUND_ADMIN_TOKEN,
+      metricsToken: e.PLAYGROUND_METRICS_TOKEN,
       joinCode: e.PLAYGROUND_JOIN_CODE,
       startLimit: { burst: e.PLAYGROUND_START_BURST, perMinute: e.PLAYGROUND_START_PER_MINUTE },
       allowedHosts: e.PLAYGROUND_ALLOWED_HOSTS,

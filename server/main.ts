@@ -21,6 +21,7 @@ import { SessionRegistry } from "./sessions/registry.ts";
 import { WorkStore } from "./sessions/work-store.ts";
 import { startReaper } from "./sessions/reaper.ts";
 import { apiHandler } from "./web/http-api.ts";
+import { metricsHandler, playgroundMetrics } from "./web/metrics.ts";
 import { instructorNamespace } from "./web/instructor.ts";
 import { sameOrigin } from "./web/origin.ts";
 import { MAX_SOCKET_MESSAGE_BYTES, type RoomInfo } from "./common/protocol.ts";
@@ -57,9 +58,18 @@ async function main(): Promise<void> {
   const stopReaper = startReaper(registry, log);
   const stopExpiry = expireKeptWork(work, log.child({ part: "work" }));
 
+  // Counting starts before the first request: no session or pull goes uncounted.
+  // (Sockets are counted only when scraped, once io exists and the server listens.)
+  const metrics = playgroundMetrics({
+    sessions: registry,
+    engine: engine.events,
+    sockets: () => ({ student: io.of("/").sockets.size, instructor: io.of("/instructor").sockets.size }),
+  });
+
   const guard = new RequestGuard({ allowedHosts: config.web.allowedHosts, trustProxy: config.web.trustProxy, tls: config.web.tls !== undefined });
   const server = createWebServer({
     api: apiHandler({ registry, removeAll: () => engine.removeAll(), purgeWork: () => work.purge(), db: engine.db, tokens, log: log.child({ part: "api" }) }),
+    metrics: metricsHandler({ metrics, tokens, metricsToken: config.web.metricsToken, log: log.child({ part: "metrics" }) }),
     pages: config.web.ui ? await nextHandler(config, log) : undefined,
     guard,
     tls: config.web.tls,
