@@ -12,9 +12,10 @@
 // nothing of the playground behind.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { pino, type Logger } from "pino";
+import type { Logger } from "pino";
 import { Server } from "socket.io";
 import { loadConfig, type Config } from "./config.ts";
+import { createLogger } from "./log.ts";
 import { Engine } from "./engine/engine.ts";
 import { LocalBackend } from "./runtime/local-backend.ts";
 import { SessionRegistry } from "./sessions/registry.ts";
@@ -35,8 +36,7 @@ const rootDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  // Synchronous writes: the last lines before exit (and before a crash) are not lost.
-  const log = pino({ level: config.logLevel, base: { pid: process.pid } }, pino.destination({ dest: 1, sync: true }));
+  const log = await createLogger(config.logLevel);
   process.on("unhandledRejection", (error) => log.error({ err: String(error) }, "unhandled rejection"));
 
   const tokens = loadTokens(config.dataDir, { instructor: config.web.instructorToken, admin: config.web.adminToken, joinCode: config.web.joinCode });
