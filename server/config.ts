@@ -73,6 +73,9 @@ const schema = z.object({
   PLAYGROUND_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
 });
 
+/** The name of every setting (docs/playground.service names some; its test checks they exist). */
+export const SETTING_NAMES: readonly string[] = Object.keys(schema.shape);
+
 export interface Config {
   /** Root of all state: image store, container directories, the SQLite record. */
   dataDir: string;
