@@ -3,6 +3,7 @@
 import path from "node:path";
 import { z } from "zod";
 import { Cpus, IoRate, Memory, PidsLimit, sizeText, WritableLayerSize, type ContainerLimits } from "./common/limits.ts";
+import { MAX_JOIN_CODE_CHARS } from "./common/protocol.ts";
 import { FAILPOINTS, type Failpoint } from "./engine/lifecycle/failpoints.ts";
 import { parseAllowed, type AllowedDestination } from "./engine/network/egress.ts";
 
@@ -52,7 +53,7 @@ const schema = z.object({
   // What students type to get a shell; generated when unset; "none" opens the room to anyone who reaches it.
   PLAYGROUND_JOIN_CODE: z
     .string()
-    .regex(/^(none|[A-Za-z0-9]{4,32})$/, 'expected 4 to 32 letters and digits, or "none"')
+    .regex(new RegExp(`^(none|[A-Za-z0-9]{4,${MAX_JOIN_CODE_CHARS}})$`), `expected 4 to ${MAX_JOIN_CODE_CHARS} letters and digits, or "none"`)
     .optional(),
   // Session starts per client address: a burst (a class behind one NAT), then this many a minute.
   PLAYGROUND_START_BURST: z.coerce.number().int().min(1).default(60),

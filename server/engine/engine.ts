@@ -25,6 +25,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Readable, Writable } from "node:stream";
 import type { Config } from "../config.ts";
+import { hostnameProblem } from "../common/validation.ts";
 import { openDb, type Db } from "../db.ts";
 import { detectCgroupDriver, type Cgroup, type CgroupDriver, type CgroupLimits } from "./cgroups/index.ts";
 import { RealHost, recordSteps, type Host, type Step } from "./host.ts";
@@ -242,9 +243,8 @@ export class Engine {
     checkRootfsSpec({ layerDirs, sizeBytes: this.config.container.writableLayerBytes });
     const id = newContainerId();
     const hostname = request.hostname ?? id;
-    if (!/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/.test(hostname)) {
-      throw new EngineError(`invalid hostname "${hostname}": letters, digits, "." and "-", at most 63`);
-    }
+    const badHostname = hostnameProblem(hostname);
+    if (badHostname) throw new EngineError(badHostname);
     const autoRemove = request.autoRemove ?? false;
     const name = await this.claimName(request.name, {
       id,
