@@ -158,6 +158,12 @@ const CONTAINER_RLIMITS = [
 /** How long a session's shim keeps an exit status for a server that is away. */
 const LINGER_SECONDS = 3600;
 
+/** What unit tests replace: the host seam (a recording fake), and where the cgroup file system is (a pretend one). */
+export interface EngineSeams {
+  host?: Host;
+  cgroupRoot?: string;
+}
+
 /** What the engine tells its listeners (the server's metrics): each pull from a registry, how long it took and whether it succeeded. */
 export interface EngineEvents {
   pulled: [pull: { seconds: number; ok: boolean }];
@@ -186,10 +192,11 @@ export class Engine {
     });
   }
 
-  static async open(config: Config, host: Host = new RealHost()): Promise<Engine> {
+  static async open(config: Config, seams: EngineSeams = {}): Promise<Engine> {
+    const host = seams.host ?? new RealHost();
     checkUidRange(config.uidBase, config.uidCount);
     const db = await openDb(config.dataDir);
-    const cgroups = await detectCgroupDriver();
+    const cgroups = await detectCgroupDriver(seams.cgroupRoot);
     const store = await ImageStore.open({ dataDir: config.dataDir, uidBase: config.uidBase, uidCount: config.uidCount });
     const registry = new RegistryClient({ mirror: config.registryMirror, insecureRegistries: config.insecureRegistries });
     await fs.mkdir(containersDir(config), { recursive: true, mode: 0o700 });
