@@ -70,7 +70,8 @@ async function echoLatencies(s: Student, count: number): Promise<number[]> {
     const char = "abcdefghij"[i % 10];
     const t0 = performance.now();
     s.socket.emit("input", char);
-    await s.waitForOutput(new RegExp(char), 5000, from);
+    // A generous wait: a stalled echo is a figure (the p99), not a reason to abandon the run.
+    await s.waitForOutput(new RegExp(char), 30_000, from);
     times.push(performance.now() - t0);
     // Keep the line short: Ctrl-U erases it every so often.
     if (i % 50 === 49) {
@@ -175,7 +176,7 @@ export async function benchWeb(): Promise<void> {
     process.stdout.write(
       `\nWeb playground (socket.io on loopback; Alpine from the local registry; ${NEW_SESSIONS} new sessions per row)\n\n` +
         table(["sessions alive", "connect → first prompt byte p50", "p95", "p50 / CLI run"], rows.map((r) => [...r, `${(Number.parseFloat(r[1]) / cliP50).toFixed(2)}×`])) +
-        `\nbaseline, \`playground run --rm alpine true\` (${CLI_RUNS} runs): p50 ${cliP50.toFixed(0)} ms, p95 ${percentile(cli, 95).toFixed(0)} ms\n` +
+        `\nbaseline, \`playground run --rm alpine true\`, a whole CLI process (Node's start, the container made, run and removed; ${CLI_RUNS} runs): p50 ${cliP50.toFixed(0)} ms, p95 ${percentile(cli, 95).toFixed(0)} ms\n` +
         `\nkeystroke → echo with ${background.length} live sessions (${KEYSTROKES} keystrokes): ` +
         `p50 ${p50(latencies).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms\n` +
         `baseline, a bare socket.io echo on loopback: p50 ${p50(floor).toFixed(2)} ms, p99 ${percentile(floor, 99).toFixed(2)} ms ` +
