@@ -5,7 +5,8 @@
 set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 need_root bench
-# The benchmarks' own parts: the test registry and skopeo (as for the tests),
-# and mmdebstrap to build a large real image (a Debian root filesystem).
-apt_install docker-registry skopeo busybox-static mmdebstrap
+# The engine's programs and the benchmarks' own (the test registry and skopeo,
+# mmdebstrap for a large real image, podman to compare with):
+# scripts/requirements.tsv.
+install_requirements engine bench
 exec node --import tsx bench/index.ts "$@"

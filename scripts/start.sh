@@ -3,6 +3,7 @@
 set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 need_root start
+install_requirements engine
 if [ ! -f .next/BUILD_ID ] || [ -n "$(find app package-lock.json next.config.mjs -newer .next/BUILD_ID -print -quit)" ]; then
   npx --no-install next build
 fi

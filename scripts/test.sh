@@ -5,10 +5,10 @@
 set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 need_root test
-# The tests' own parts: a real registry, skopeo to push images into it, a
-# static busybox to build a tiny image, Debian's Chromium for Playwright, and
-# qemu and mmdebstrap for the pure cgroup v2 VM (scripts/cgroup-v2-vm.sh).
-apt_install docker-registry skopeo busybox-static chromium ca-certificates openssl qemu-system-x86 mmdebstrap
+# The engine's programs and the tests' own (a real registry, skopeo to push
+# images into it, a static busybox for a tiny image, Debian's Chromium for
+# Playwright…): scripts/requirements.tsv.
+install_requirements engine tests
 
 npx --no-install tsc --noEmit
 npx --no-install vitest run

@@ -3,6 +3,7 @@
 import path from "node:path";
 import { z } from "zod";
 import { Cpus, IoRate, Memory, PidsLimit, sizeText, WritableLayerSize, type ContainerLimits } from "./common/limits.ts";
+import { MAX_JOIN_CODE_CHARS } from "./common/protocol.ts";
 import { FAILPOINTS, type Failpoint } from "./engine/lifecycle/failpoints.ts";
 import { parseAllowed, type AllowedDestination } from "./engine/network/egress.ts";
 
@@ -47,10 +48,12 @@ const schema = z.object({
   PLAYGROUND_IMAGE: z.string().default("alpine:latest"),
   PLAYGROUND_INSTRUCTOR_TOKEN: z.string().min(8).optional(),
   PLAYGROUND_ADMIN_TOKEN: z.string().min(8).optional(),
+  // A token for a Prometheus scraper: GET /metrics and nothing else (the instructor's and admin's tokens work too).
+  PLAYGROUND_METRICS_TOKEN: z.string().min(8).optional(),
   // What students type to get a shell; generated when unset; "none" opens the room to anyone who reaches it.
   PLAYGROUND_JOIN_CODE: z
     .string()
-    .regex(/^(none|[A-Za-z0-9]{4,32})$/, 'expected 4 to 32 letters and digits, or "none"')
+    .regex(new RegExp(`^(none|[A-Za-z0-9]{4,${MAX_JOIN_CODE_CHARS}})$`), `expected 4 to ${MAX_JOIN_CODE_CHARS} letters and digits, or "none"`)
     .optional(),
   // Session starts per client address: a burst (a class behind one NAT), then this many a minute.
   PLAYGROUND_START_BURST: z.coerce.number().int().min(1).default(60),
@@ -83,6 +86,9 @@ const schema = z.object({
   PLAYGROUND_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
 });
 
+/** The name of every setting (docs/playground.service names some; its test checks they exist). */
+export const SETTING_NAMES: readonly string[] = Object.keys(schema.shape);
+
 export interface Config {
   /** Root of all state: image store, container directories, the SQLite record. */
   dataDir: string;
@@ -108,6 +114,8 @@ export interface Config {
     image: string;
     instructorToken?: string;
     adminToken?: string;
+    /** Opens GET /metrics only. */
+    metricsToken?: string;
     joinCode?: string;
     /** Session starts per client address. */
     startLimit: { burst: number; perMinute: number };
@@ -170,6 +178,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       image: e.PLAYGROUND_IMAGE,
       instructorToken: e.PLAYGROUND_INSTRUCTOR_TOKEN,
       adminToken: e.PLAYGROUND_ADMIN_TOKEN,
+      metricsToken: e.PLAYGROUND_METRICS_TOKEN,
       joinCode: e.PLAYGROUND_JOIN_CODE,
       startLimit: { burst: e.PLAYGROUND_START_BURST, perMinute: e.PLAYGROUND_START_PER_MINUTE },
       allowedHosts: e.PLAYGROUND_ALLOWED_HOSTS,

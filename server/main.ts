@@ -12,9 +12,10 @@
 // nothing of the playground behind.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { pino, type Logger } from "pino";
+import type { Logger } from "pino";
 import { Server } from "socket.io";
 import { loadConfig, type Config } from "./config.ts";
+import { createLogger } from "./log.ts";
 import { Engine } from "./engine/engine.ts";
 import type { RoomSpec } from "./runtime/backend.ts";
 import { LocalBackend } from "./runtime/local-backend.ts";
@@ -26,6 +27,7 @@ import { SessionRegistry } from "./sessions/registry.ts";
 import { WorkStore } from "./sessions/work-store.ts";
 import { startReaper } from "./sessions/reaper.ts";
 import { apiHandler } from "./web/http-api.ts";
+import { metricsHandler, playgroundMetrics } from "./web/metrics.ts";
 import { instructorNamespace } from "./web/instructor.ts";
 import { sameOrigin } from "./web/origin.ts";
 import { MAX_SOCKET_MESSAGE_BYTES, type RoomInfo } from "./common/protocol.ts";
@@ -39,8 +41,7 @@ const rootDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  // Synchronous writes: the last lines before exit (and before a crash) are not lost.
-  const log = pino({ level: config.logLevel, base: { pid: process.pid } }, pino.destination({ dest: 1, sync: true }));
+  const log = await createLogger(config.logLevel);
   process.on("unhandledRejection", (error) => log.error({ err: String(error) }, "unhandled rejection"));
 
   const tokens = loadTokens(config.dataDir, { instructor: config.web.instructorToken, admin: config.web.adminToken, joinCode: config.web.joinCode });
@@ -83,9 +84,20 @@ async function main(): Promise<void> {
 
   const classroom = openClassroom(config, lessons, registry, engine, log.child({ part: "lessons" }));
 
+  // Counting starts before the first request: no session or pull goes uncounted.
+  // (Sockets are counted only when scraped, once io exists and the server listens.)
+  const metrics = playgroundMetrics({
+    sessions: registry,
+    engine: engine.events,
+    sockets: () => ({ student: io.of("/").sockets.size, instructor: io.of("/instructor").sockets.size }),
+  });
+  metrics.gaugeFrom("playground_pool_ready", "Containers of the warm pool ready for the next students", () => [{ labels: {}, value: pool.status().ready }]);
+  metrics.gaugeFrom("playground_pool_target", "How many containers the warm pool aims to hold now", () => [{ labels: {}, value: pool.status().target }]);
+
   const guard = new RequestGuard({ allowedHosts: config.web.allowedHosts, trustProxy: config.web.trustProxy, tls: config.web.tls !== undefined });
   const server = createWebServer({
     api: apiHandler({ registry, removeAll: () => pool.suspend(() => engine.removeAll()), purgeWork: () => work.purge(), db: engine.db, tokens, log: log.child({ part: "api" }) }),
+    metrics: metricsHandler({ metrics, tokens, metricsToken: config.web.metricsToken, log: log.child({ part: "metrics" }) }),
     pages: config.web.ui ? await nextHandler(config, log) : undefined,
     guard,
     tls: config.web.tls,

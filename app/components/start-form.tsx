@@ -4,7 +4,7 @@
 // name, and Start. When this browser kept files under the name typed, Start
 // brings them back, unless "start afresh" is ticked.
 import { useState, type FormEvent } from "react";
-import type { KeptWork } from "../../server/common/protocol.ts";
+import { MAX_JOIN_CODE_CHARS, MAX_STUDENT_NAME_CHARS, type KeptWork } from "../../server/common/protocol.ts";
 import { formatBytes, formatClock } from "../lib/format.ts";
 
 export interface StartChoice {
@@ -50,7 +50,7 @@ export function StartForm({ connected, error, code, rememberedCode, kept, onStar
               autoComplete="off"
               autoCapitalize="characters"
               spellCheck={false}
-              maxLength={32}
+              maxLength={MAX_JOIN_CODE_CHARS}
               value={joinCode}
               onChange={(event) => setJoinCode(event.target.value)}
               className={`join-code ${code === "wrong" ? "invalid" : ""}`}
@@ -64,7 +64,7 @@ export function StartForm({ connected, error, code, rememberedCode, kept, onStar
           id="student-name"
           name="name"
           autoComplete="nickname"
-          maxLength={40}
+          maxLength={MAX_STUDENT_NAME_CHARS}
           value={name}
           onChange={(event) => setName(event.target.value)}
           placeholder="e.g. Ada"

@@ -12,8 +12,13 @@ export const MAX_INPUT_BYTES = 64 * 1024;
  */
 export const MAX_SOCKET_MESSAGE_BYTES = 1024 * 1024;
 
+/** A student's name, as the start page takes it and the server checks it. */
+export const MAX_STUDENT_NAME_CHARS = 40;
+/** A join code as typed (an operator's own code, PLAYGROUND_JOIN_CODE, may be this long). */
+export const MAX_JOIN_CODE_CHARS = 32;
+
 export const StartRequest = z.object({
-  name: z.string().trim().max(40).regex(/^[\p{L}\p{N} ._'-]*$/u, "letters, digits, spaces and . _ ' - only").optional(),
+  name: z.string().trim().max(MAX_STUDENT_NAME_CHARS).regex(/^[\p{L}\p{N} ._'-]*$/u, "letters, digits, spaces and . _ ' - only").optional(),
   /** Start from the image alone, without the files kept from last time. */
   fresh: z.boolean().optional(),
   /** The room's join code, as the instructor shows it. */

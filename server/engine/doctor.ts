@@ -1,8 +1,10 @@
 // `playground doctor`: is this host ready to run containers? Each check says
-// what it found and, when something is missing, how to fix it. Only reads
+// what it found and, when something is missing, how to fix it: for a missing
+// program, the package that brings it (scripts/requirements.tsv). Only reads
 // (/proc, /sys, PATH), so it is safe to run anywhere, root or not.
 import fs from "node:fs";
 import path from "node:path";
+import { loadRequirements, REQUIREMENTS_FILE, type Requirement } from "./requirements.ts";
 
 export interface Check {
   name: string;
@@ -95,42 +97,43 @@ export function checkLoopDevices(): Check {
     : { name, ok: false, detail: "/dev/loop-control missing", fix: "modprobe loop (in a container host: give it /dev/loop-control)" };
 }
 
-function findTool(tool: string): string | undefined {
-  const dirs = new Set([...(process.env.PATH ?? "").split(":").filter(Boolean), "/usr/local/sbin", "/usr/sbin", "/sbin"]);
-  for (const dir of dirs) {
-    const file = path.join(dir, tool);
+/** A program on PATH (or in the sbin directories a sudo PATH may lack), or a file given by its absolute path. */
+export function findProgram(program: string): string | undefined {
+  const candidates = path.isAbsolute(program)
+    ? [program]
+    : [...new Set([...(process.env.PATH ?? "").split(":").filter(Boolean), "/usr/local/sbin", "/usr/sbin", "/sbin"])].map((dir) => path.join(dir, program));
+  for (const file of candidates) {
     try {
-      fs.accessSync(file, fs.constants.X_OK);
+      fs.accessSync(file, path.isAbsolute(program) ? fs.constants.R_OK : fs.constants.X_OK);
       return file;
     } catch {
-      // not in this directory
+      // not there
     }
   }
   return undefined;
 }
 
-const TOOLS: { tools: string[]; purpose: string; fix: string }[] = [
-  { tools: ["unshare"], purpose: "creates the namespaces", fix: "apt-get install util-linux" },
-  { tools: ["nsenter"], purpose: "enters a container's namespaces", fix: "apt-get install util-linux" },
-  { tools: ["setpriv"], purpose: "drops capabilities, sets no_new_privs and the container user", fix: "apt-get install util-linux" },
-  { tools: ["ip"], purpose: "bridge, veth pairs, addresses, routes", fix: "apt-get install iproute2" },
-  { tools: ["iptables", "nft"], purpose: "NAT out of the host", fix: "apt-get install iptables (or nftables)" },
-  { tools: ["mkfs.ext4"], purpose: "formats each size-capped writable layer", fix: "apt-get install e2fsprogs" },
-  { tools: ["mount"], purpose: "overlay, /proc, bind mounts", fix: "apt-get install mount" },
-  { tools: ["losetup"], purpose: "loop devices for writable layers", fix: "apt-get install mount" },
-  { tools: ["sysctl"], purpose: "turns on IP forwarding for the bridge", fix: "apt-get install procps" },
-];
+/** One check per program the engine runs (scripts/requirements.tsv), naming the package that brings a missing one. */
+export function checkPrograms(requirements: Requirement[], find: (program: string) => string | undefined = findProgram): Check[] {
+  return requirements
+    .filter((r) => r.needs.includes("engine"))
+    .map(({ program, pkg, purpose }) => {
+      const found = find(program);
+      return found
+        ? { name: program, ok: true, detail: `${found} (${purpose})` }
+        : { name: program, ok: false, detail: `not found (${purpose})`, fix: `apt-get install ${pkg}` };
+    });
+}
 
-export function checkTools(): Check[] {
-  return TOOLS.map(({ tools, purpose, fix }) => {
-    const name = tools.join(" or ");
-    const found = tools.map(findTool).find(Boolean);
-    return found
-      ? { name, ok: true, detail: `${found} (${purpose})` }
-      : { name, ok: false, detail: `not found (${purpose})`, fix };
-  });
+/** checkPrograms on this checkout's list; a list that cannot be read is itself a failed check. */
+export function checkEnginePrograms(): Check[] {
+  try {
+    return checkPrograms(loadRequirements());
+  } catch (error) {
+    return [{ name: "programs", ok: false, detail: (error as Error).message, fix: `run the playground from its checkout, which holds ${REQUIREMENTS_FILE}` }];
+  }
 }
 
 export function hostChecks(): Check[] {
-  return [checkRoot(), checkCgroups(), checkUserNamespaces(), checkOverlayfs(), checkLoopDevices(), ...checkTools()];
+  return [checkRoot(), checkCgroups(), checkUserNamespaces(), checkOverlayfs(), checkLoopDevices(), ...checkEnginePrograms()];
 }

@@ -19,15 +19,17 @@
 // Every kernel object is written into the record *before* it is made (see
 // lifecycle/record.ts), so whatever a crash leaves behind is found by
 // `leaks()` and removed by `remove()`, `removeAll()` or `reconcile()`.
+import { EventEmitter } from "node:events";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Readable, Writable } from "node:stream";
 import type { Config } from "../config.ts";
+import { hostnameProblem } from "../common/validation.ts";
 import { openDb, type Db } from "../db.ts";
 import { detectCgroupDriver, SLOT_PREFIX, type Cgroup, type CgroupDriver, type CgroupLimits } from "./cgroups/index.ts";
 import { RealHost, recordSteps, type Host, type Step } from "./host.ts";
-import { ensureImage, pullImage, type PullProgressEvent } from "./image/pull.ts";
+import { localImage, pullImage, type PullProgressEvent } from "./image/pull.ts";
 import { formatReference, parseReference } from "./image/reference.ts";
 import { RegistryClient } from "./image/registry.ts";
 import { ImageStore } from "./image/store.ts";
@@ -211,8 +213,6 @@ export interface CleanupReport {
 export class EngineError extends Error {}
 
 const SETTING_SUBNET = "network.subnet";
-/** RFC 1123 host name label rules, as the kernel's UTS name allows (64 bytes with the NUL). */
-const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
 /** The host's OOM killer takes a container's processes before anything else of the host's (0 is neutral, 1000 first). */
 const CONTAINER_OOM_SCORE_ADJ = 500;
 /** Resource limits: no core dumps (a crashing program would fill the writable layer); open files as Docker's defaults. */
@@ -223,7 +223,19 @@ const CONTAINER_RLIMITS = [
 /** How long a session's shim keeps an exit status for a server that is away. */
 const LINGER_SECONDS = 3600;
 
+/** What unit tests replace: the host seam (a recording fake), and where the cgroup file system is (a pretend one). */
+export interface EngineSeams {
+  host?: Host;
+  cgroupRoot?: string;
+}
+
+/** What the engine tells its listeners (the server's metrics): each pull from a registry, how long it took and whether it succeeded. */
+export interface EngineEvents {
+  pulled: [pull: { seconds: number; ok: boolean }];
+}
+
 export class Engine {
+  readonly events = new EventEmitter<EngineEvents>();
   private readonly running = new Map<string, RunningContainer>();
   private readonly cpuSamples = new Map<string, { usageNs: number; at: number }>();
   private readonly network: ContainerNetwork;
@@ -245,23 +257,33 @@ export class Engine {
     });
   }
 
-  static async open(config: Config, host: Host = new RealHost()): Promise<Engine> {
+  static async open(config: Config, seams: EngineSeams = {}): Promise<Engine> {
+    const host = seams.host ?? new RealHost();
     checkUidRange(config.uidBase, config.uidCount);
     const db = await openDb(config.dataDir);
-    const cgroups = await detectCgroupDriver();
+    const cgroups = await detectCgroupDriver(seams.cgroupRoot);
     const store = await ImageStore.open({ dataDir: config.dataDir, uidBase: config.uidBase, uidCount: config.uidCount });
     const registry = new RegistryClient({ mirror: config.registryMirror, insecureRegistries: config.insecureRegistries });
     await fs.mkdir(containersDir(config), { recursive: true, mode: 0o700 });
     return new Engine(config, db, cgroups, store, registry, host);
   }
 
-  pull(reference: string, onProgress?: (e: PullProgressEvent) => void): Promise<ImageRecord> {
-    return pullImage(this.store, this.registry, reference, { onProgress });
+  async pull(reference: string, onProgress?: (e: PullProgressEvent) => void): Promise<ImageRecord> {
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
+    try {
+      const record = await pullImage(this.store, this.registry, reference, { onProgress });
+      this.events.emit("pulled", { seconds: seconds(), ok: true });
+      return record;
+    } catch (error) {
+      this.events.emit("pulled", { seconds: seconds(), ok: false });
+      throw error;
+    }
   }
 
   /** The image from the local store, pulled first when missing. */
-  ensureImage(reference: string, onProgress?: (e: PullProgressEvent) => void): Promise<ImageRecord> {
-    return ensureImage(this.store, this.registry, reference, { onProgress });
+  async ensureImage(reference: string, onProgress?: (e: PullProgressEvent) => void): Promise<ImageRecord> {
+    return (await localImage(this.store, reference)) ?? this.pull(reference, onProgress);
   }
 
   /** What an image reference means in the local store now (no registry asked), or undefined when it is not here. */
@@ -288,6 +310,9 @@ export class Engine {
 
   /** A container made and started: `prepare`, then `start` at once. */
   async run(request: RunRequest): Promise<RunningContainer> {
+    // A bad hostname is refused before anything is made.
+    const badHostname = request.hostname === undefined ? undefined : hostnameProblem(request.hostname);
+    if (badHostname) throw new EngineError(badHostname);
     const prepared = await this.prepare(request);
     return prepared.start({ hostname: request.hostname, env: request.env, session: request.session, keepWork: request.keepWork });
   }
@@ -399,7 +424,8 @@ export class Engine {
       const start = async (claim: Claim): Promise<RunningContainer> => {
         const hostname = claim.hostname ?? id;
         try {
-          if (!HOSTNAME.test(hostname)) throw new EngineError(`invalid hostname "${hostname}": letters, digits, "." and "-", at most 63`);
+          const badHostname = hostnameProblem(hostname);
+          if (badHostname) throw new EngineError(badHostname);
           keepWork = claim.keepWork;
           if (claim.session !== undefined || hostname !== id) {
             await this.db.container.update({ where: { id }, data: { hostname, ...(claim.session !== undefined ? { session: claim.session } : {}) } });

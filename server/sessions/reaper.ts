@@ -8,19 +8,19 @@
 // Each reason is told to the student in words, with the limit that applied.
 import type { Logger } from "pino";
 import type { Session } from "./session.ts";
-import type { SessionLimits, SessionRegistry } from "./registry.ts";
+import type { EndCause, SessionLimits, SessionRegistry } from "./registry.ts";
 
-/** Why `session` should end now, or undefined while it may go on. */
-export function reapReason(session: Session, limits: SessionLimits, now: number): string | undefined {
+/** Why `session` should end now (in words, and in a word), or undefined while it may go on. */
+export function reapReason(session: Session, limits: SessionLimits, now: number): { reason: string; cause: EndCause } | undefined {
   if (session.state === "ended") return undefined;
   if (now - session.createdAt.getTime() >= limits.lifetimeMs) {
-    return `the session reached its time limit of ${describeDuration(limits.lifetimeMs)}`;
+    return { reason: `the session reached its time limit of ${describeDuration(limits.lifetimeMs)}`, cause: "lifetime" };
   }
   if (session.detachedSince && now - session.detachedSince.getTime() >= limits.graceMs) {
-    return `no browser was attached for ${describeDuration(limits.graceMs)}`;
+    return { reason: `no browser was attached for ${describeDuration(limits.graceMs)}`, cause: "no-browser" };
   }
   if (session.state === "running" && now - session.lastInputAt.getTime() >= limits.idleMs) {
-    return `nothing was typed for ${describeDuration(limits.idleMs)}`;
+    return { reason: `nothing was typed for ${describeDuration(limits.idleMs)}`, cause: "idle" };
   }
   return undefined;
 }
@@ -45,9 +45,9 @@ export function startReaper(registry: SessionRegistry, log: Logger): () => void 
   const timer = setInterval(() => {
     const now = Date.now();
     for (const session of registry.live()) {
-      const reason = reapReason(session, registry.limits, now);
-      if (!reason) continue;
-      registry.end(session, reason).catch((error) => log.error({ session: session.id, err: String(error) }, "reaping failed"));
+      const reaped = reapReason(session, registry.limits, now);
+      if (!reaped) continue;
+      registry.end(session, reaped.reason, reaped.cause).catch((error) => log.error({ session: session.id, err: String(error) }, "reaping failed"));
     }
   }, periodMs);
   timer.unref();

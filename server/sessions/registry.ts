@@ -22,6 +22,31 @@ export interface SessionLimits {
   lifetimeMs: number;
 }
 
+/** Why a session ended, in a word: what the metrics count (the reason is the sentence the student reads). */
+export type EndCause =
+  | "exited"
+  | "out-of-memory"
+  | "failed"
+  | "start-failed"
+  | "no-browser"
+  | "idle"
+  | "lifetime"
+  | "student"
+  | "instructor"
+  | "reset"
+  | "shutdown"
+  | "restart";
+
+/** What the registry tells its listeners: the list changed; a session started, is running (after so many seconds), ended. */
+export interface RegistryEvents {
+  changed: [];
+  started: [];
+  running: [startSeconds: number];
+  ended: [cause: EndCause];
+  /** What new sessions get changed (image, limits, profile). */
+  room: [RoomSpec];
+}
+
 /** A start the registry refused; the message is for the student. */
 export class SessionRefused extends Error {}
 
@@ -34,7 +59,7 @@ export function hashCookie(secret: string): string {
   return createHash("sha256").update(secret).digest("hex");
 }
 
-export class SessionRegistry extends EventEmitter<{ changed: []; room: [RoomSpec] }> {
+export class SessionRegistry extends EventEmitter<RegistryEvents> {
   private readonly byCookieHash = new Map<string, Session>();
   private readonly byId = new Map<string, Session>();
   private readonly endings = new Map<string, string>();
@@ -111,6 +136,7 @@ export class SessionRegistry extends EventEmitter<{ changed: []; room: [RoomSpec
       throw new SessionRefused(`the playground is full: all ${max} places are taken. Please try again in a few minutes.`);
     }
     const cookieHash = hashCookie(cookie);
+    const requestedAt = performance.now();
     const session = new Session(
       randomBytes(12).toString("base64url"),
       cookieHash,
@@ -137,11 +163,12 @@ export class SessionRegistry extends EventEmitter<{ changed: []; room: [RoomSpec
       throw error;
     }
     this.log.info({ session: session.id, student: session.studentName }, "session starting");
-    this.track(this.launch(session, fresh));
+    this.emit("started");
+    this.track(this.launch(session, fresh, requestedAt));
     return session;
   }
 
-  private async launch(session: Session, fresh: boolean): Promise<void> {
+  private async launch(session: Session, fresh: boolean, requestedAt: number): Promise<void> {
     let container: BackendContainer;
     let restored: Awaited<ReturnType<WorkStore["find"]>>;
     try {
@@ -173,6 +200,7 @@ export class SessionRegistry extends EventEmitter<{ changed: []; room: [RoomSpec
       return this.failStart(session, error);
     }
     this.log.info({ session: session.id, container: container.id, ip: container.ip }, "session running");
+    this.emit("running", (performance.now() - requestedAt) / 1000);
     this.changed();
     await this.record(session.id, { state: "running", containerId: container.id, ip: container.ip });
     this.endWhenExited(session, container);
@@ -187,10 +215,11 @@ export class SessionRegistry extends EventEmitter<{ changed: []; room: [RoomSpec
   private endWhenExited(session: Session, container: BackendContainer): void {
     void container.exited.then(
       async (end) => {
-        await this.end(session, end.oomKilled ? "the container ran out of memory and was stopped" : `the shell exited (code ${end.exitCode})`);
+        if (end.oomKilled) await this.end(session, "the container ran out of memory and was stopped", "out-of-memory");
+        else await this.end(session, `the shell exited (code ${end.exitCode})`, "exited");
         await this.keptWork(session, end);
       },
-      (error: unknown) => this.end(session, `the container failed: ${error instanceof Error ? error.message : String(error)}`),
+      (error: unknown) => this.end(session, `the container failed: ${error instanceof Error ? error.message : String(error)}`, "failed"),
     );
   }
 
@@ -217,27 +246,28 @@ export class SessionRegistry extends EventEmitter<{ changed: []; room: [RoomSpec
     const firstLine = full.split("\n")[0];
     const message = firstLine.length > 300 ? `${firstLine.slice(0, 300)}…` : firstLine;
     session.failure(`could not start your container: ${message}`);
-    await this.finish(session, `could not start: ${message}`, false);
+    await this.finish(session, `could not start: ${message}`, "start-failed", false);
   }
 
   /** End a session: tell its pages why, stop and remove its container, record it. Idempotent. */
-  async end(session: Session, reason: string): Promise<void> {
+  async end(session: Session, reason: string, cause: EndCause): Promise<void> {
     if (session.state === "ended") return;
-    await this.finish(session, reason, true);
+    await this.finish(session, reason, cause, true);
   }
 
-  private finish(session: Session, reason: string, notify: boolean): Promise<void> {
+  private finish(session: Session, reason: string, cause: EndCause, notify: boolean): Promise<void> {
     if (session.state === "ended") return Promise.resolve();
-    return this.track(this.finishNow(session, reason, notify));
+    return this.track(this.finishNow(session, reason, cause, notify));
   }
 
-  private async finishNow(session: Session, reason: string, notify: boolean): Promise<void> {
+  private async finishNow(session: Session, reason: string, cause: EndCause, notify: boolean): Promise<void> {
     session.markEnded(reason, notify);
     this.byId.delete(session.id);
     this.byCookieHash.delete(session.cookieHash);
     this.endings.set(session.cookieHash, reason);
     if (this.endings.size > REMEMBERED_ENDINGS) this.endings.delete(this.endings.keys().next().value!);
     this.log.info({ session: session.id, reason }, "session ended");
+    this.emit("ended", cause);
     this.changed();
     if (session.container) await this.stopContainer(session, session.container);
     await this.record(session.id, {
@@ -269,9 +299,9 @@ export class SessionRegistry extends EventEmitter<{ changed: []; room: [RoomSpec
    * are gone, including those still being started: a start in flight stops
    * its container as soon as the engine hands it over.
    */
-  async endAll(reason: string): Promise<number> {
+  async endAll(reason: string, cause: EndCause): Promise<number> {
     const sessions = this.live();
-    await Promise.all(sessions.map((s) => this.end(s, reason)));
+    await Promise.all(sessions.map((s) => this.end(s, reason, cause)));
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
     return sessions.length;
   }
@@ -279,7 +309,7 @@ export class SessionRegistry extends EventEmitter<{ changed: []; room: [RoomSpec
   /** Refuse new sessions and end the live ones: the server is stopping for good (PLAYGROUND_END_ON_STOP=1). */
   async close(reason: string): Promise<void> {
     this.closing = true;
-    await this.endAll(reason);
+    await this.endAll(reason, "shutdown");
   }
 
   /**
@@ -290,7 +320,7 @@ export class SessionRegistry extends EventEmitter<{ changed: []; room: [RoomSpec
   async release(reason: string): Promise<number> {
     this.closing = true;
     const starting = this.live().filter((s) => s.state === "starting");
-    await Promise.all(starting.map((s) => this.end(s, reason)));
+    await Promise.all(starting.map((s) => this.end(s, reason, "restart")));
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
     const kept = this.live();
     for (const session of kept) {
@@ -334,7 +364,7 @@ export class SessionRegistry extends EventEmitter<{ changed: []; room: [RoomSpec
 
   /** The instructor's list: live sessions with their usage, then the ended ones, newest first. */
   async rows(): Promise<SessionRow[]> {
-    const live = await Promise.all(this.live().map((s) => this.liveRow(s)));
+    const live = await this.liveRows();
     const liveIds = new Set(live.map((r) => r.id));
     const ended = await this.db.session.findMany({
       where: { state: "ended" },
@@ -359,6 +389,11 @@ export class SessionRegistry extends EventEmitter<{ changed: []; room: [RoomSpec
       }));
     live.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
     return [...live, ...endedRows];
+  }
+
+  /** The live sessions with their usage (CPU, memory, processes) where their containers run. */
+  liveRows(): Promise<SessionRow[]> {
+    return Promise.all(this.live().map((s) => this.liveRow(s)));
   }
 
   private async liveRow(s: Session): Promise<SessionRow> {

@@ -3,7 +3,7 @@
 // devices, the tools)? The host checks are `playground doctor`'s: cheap reads
 // of /proc, /sys and PATH that make no kernel object, so it may be polled often.
 import type { Db } from "../db.ts";
-import { checkCgroups, checkLoopDevices, checkOverlayfs, checkRoot, checkTools, checkUserNamespaces, type Check } from "../engine/doctor.ts";
+import { checkCgroups, checkLoopDevices, checkOverlayfs, checkEnginePrograms, checkRoot, checkUserNamespaces, type Check } from "../engine/doctor.ts";
 
 export interface Health {
   ok: boolean;
@@ -36,7 +36,7 @@ export async function checkHealth(db: Db): Promise<Health> {
   } catch {
     database = false;
   }
-  const tools = checkTools();
+  const tools = checkEnginePrograms();
   const missing = tools.filter((t) => !t.ok);
   const kernel = {
     root: summary(checkRoot()),
@@ -45,7 +45,7 @@ export async function checkHealth(db: Db): Promise<Health> {
     overlay: summary(checkOverlayfs()),
     loop: summary(checkLoopDevices()),
     tools: missing.length
-      ? { ok: false, detail: `missing: ${missing.map((t) => t.name).join(", ")}`, fix: missing.map((t) => t.fix).join("; ") }
+      ? { ok: false, detail: `missing: ${missing.map((t) => t.name).join(", ")}`, fix: [...new Set(missing.map((t) => t.fix))].join("; ") }
       : { ok: true, detail: tools.map((t) => t.name).join(", ") },
   };
   const ok = database && Object.values(kernel).every((c) => c.ok);

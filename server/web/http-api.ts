@@ -98,7 +98,7 @@ async function route(deps: ApiDeps, url: URL, req: IncomingMessage, res: ServerR
       if (!parsed.success) throw new HttpError(400, `invalid request: ${firstIssue(parsed.error)}`);
       deps.log.warn("admin reset: ending every session and removing every container");
       const purge = url.searchParams.get("purge") === "1";
-      const sessionsEnded = await deps.registry.endAll(RESET_REASON);
+      const sessionsEnded = await deps.registry.endAll(RESET_REASON, "reset");
       const removed = await deps.removeAll();
       // Kept work survives a reset (the next class may continue) unless asked.
       const workPurged = purge ? await deps.purgeWork() : 0;

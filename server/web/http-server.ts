@@ -1,4 +1,4 @@
-// The one HTTP (or HTTPS) server: the JSON API first, then the Next.js pages;
+// The one HTTP (or HTTPS) server: /metrics and the JSON API first, then the Next.js pages;
 // socket.io attaches to it too. Every request must name this server in its
 // Host header (request-guard.ts), and over TLS the browser is told to keep to
 // HTTPS (HSTS).
@@ -14,6 +14,8 @@ export type RequestHandler = (req: http.IncomingMessage, res: http.ServerRespons
 export interface WebServerParts {
   /** Handles the request if it is for /api/ (and says so). */
   api: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+  /** Handles the request if it is for /metrics (and says so). */
+  metrics: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
   /** The pages, or none (PLAYGROUND_WEB_UI=0). */
   pages?: RequestHandler;
   guard: RequestGuard;
@@ -31,7 +33,7 @@ export function createWebServer(parts: WebServerParts): http.Server {
       return;
     }
     if (parts.tls) res.setHeader("strict-transport-security", HSTS);
-    if (parts.api(req, res)) return;
+    if (parts.metrics(req, res) || parts.api(req, res)) return;
     if (!parts.pages) {
       sendJson(res, 404, { error: "the web pages are turned off (PLAYGROUND_WEB_UI=0); only /api/ and socket.io are served" });
       return;

@@ -130,7 +130,7 @@ function connect(socket: InstructorSocket, registry: SessionRegistry, log: Logge
     const session = registry.get(parsed.data);
     if (!session) return refuse("no such live session");
     log.info({ session: session.id }, "session ended by an instructor");
-    registry.end(session, END_BY_INSTRUCTOR).catch((error) => {
+    registry.end(session, END_BY_INSTRUCTOR, "instructor").catch((error) => {
       log.error({ session: session.id, err: String(error) }, "ending a session failed");
       refuse("the session could not be ended cleanly; see the server log");
     });

@@ -201,7 +201,7 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
   socket.on("end", () => {
     if (!allowed("start")) return;
     if (!session || session.state === "ended") return refuse("there is no session to end");
-    registry.end(session, END_BY_STUDENT).catch((error) => log.error({ session: session?.id, err: String(error) }, "ending a session failed"));
+    registry.end(session, END_BY_STUDENT, "student").catch((error) => log.error({ session: session?.id, err: String(error) }, "ending a session failed"));
   });
 
   const known = new Set<string>(["start", "input", "resize", "ack", "end", ...LESSON_EVENTS]);

@@ -7,7 +7,8 @@
 //  - "+name" writes to cgroup.subtree_control add to what is there;
 //  - writing 1 to cgroup.kill, or `kill -KILL PID`, empties the processes;
 //  - rmdir fails while the group has processes or child groups.
-// Every step is recorded, as FakeHost does.
+// Every step is recorded, as FakeHost does; outside the tree (a data
+// directory the engine also works in) it is a plain FakeHost.
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -86,7 +87,13 @@ export class FakeCgroupFs extends FakeHost {
     return fs.readFile(file, "utf8");
   }
 
+  /** Whether a path is in the pretend cgroup tree; elsewhere (a data directory) this is a plain FakeHost. */
+  private inTree(file: string): boolean {
+    return file.startsWith(`${this.root}/`);
+  }
+
   override async mkdir(title: string, dir: string): Promise<void> {
+    if (!this.inTree(dir)) return super.mkdir(title, dir);
     this.steps.push({ title, command: shellFor.mkdir(dir) });
     await fs.mkdir(dir);
     for (const [name, value] of Object.entries(await this.interfaceFiles(dir))) {
@@ -95,6 +102,7 @@ export class FakeCgroupFs extends FakeHost {
   }
 
   override async writeFile(title: string, file: string, content: string): Promise<void> {
+    if (!this.inTree(file)) return super.writeFile(title, file, content);
     this.steps.push({ title, command: shellFor.writeFile(file, content) });
     let current: string;
     try {
@@ -120,6 +128,7 @@ export class FakeCgroupFs extends FakeHost {
   }
 
   override async rmdir(title: string, dir: string): Promise<void> {
+    if (!this.inTree(dir)) return super.rmdir(title, dir);
     this.steps.push({ title, command: shellFor.rmdir(dir) });
     const entries = await fs.readdir(dir, { withFileTypes: true });
     const procs = await fs.readFile(path.join(dir, "cgroup.procs"), "utf8").catch(() => "");

@@ -3,8 +3,12 @@
 // size limit, that one connection is closed): the server stays up and other
 // students' sessions carry on undisturbed. The HTTP API refuses bad tokens
 // and bad bodies without doing anything.
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ADMIN_TOKEN, INSTRUCTOR_TOKEN, startServer, type Student, type TestServer } from "../fixtures/web-server.ts";
+
+const run = promisify(execFile);
 
 let server: TestServer;
 /** A student minding their own business while another misbehaves. */
@@ -91,6 +95,54 @@ describe("socket.io messages", () => {
     const [message] = await s.next("failure", 10_000, true);
     expect(message).toMatch(/too many/);
     await bystanderUndisturbed("flood");
+    s.close();
+  });
+
+  it("cuts a flood of keystrokes to the input limit's burst, says so, and takes input again once it refills", async () => {
+    const s = await server.student();
+    await s.start();
+    s.type("echo rea''dy; cat > /tmp/typed");
+    await s.waitForOutput(/ready/);
+    // 2000 keystrokes at once: the limit lets its burst (400, less the ones above) through, then refuses.
+    for (let i = 0; i < 2000; i++) s.socket.emit("input", "a");
+    expect((await s.next("failure", 10_000, true))[0]).toBe('too many "input" messages: slow down');
+    await new Promise((r) => setTimeout(r, 2500)); // the bucket refills (200 a second, up to 400)
+    const mark = s.output().length;
+    s.socket.emit("input", "\r\x04");
+    s.type("echo got-$(tr -cd a < /tmp/typed | wc -c)-keys");
+    const [, got] = (await s.waitForOutput(/got-(\d+)-keys/, 10_000, mark)) as unknown as [string, string];
+    expect(Number(got)).toBeGreaterThanOrEqual(390);
+    expect(Number(got)).toBeLessThan(2000);
+    expect(s.socket.connected).toBe(true);
+    await bystanderUndisturbed("typing-flood");
+    s.close();
+  });
+
+  it("limits an instructor's messages too: a flood is refused on that socket, which stays connected and is served again", async () => {
+    const s = await server.student();
+    const info = await s.start();
+    const flooder = await server.instructor();
+    const calm = await server.instructor();
+    const failures: string[] = [];
+    flooder.on("failure", (m: string) => failures.push(m));
+    calm.on("failure", (m: string) => failures.push(`calm: ${m}`));
+    for (let i = 0; i < 500; i++) flooder.emit("unwatch");
+    await expect.poll(() => failures, { timeout: 10_000 }).toContain("too many messages: slow down");
+
+    // The calm instructor is served at once; the flooder once its bucket refills (20 a second, up to 40).
+    const seen = { calm: "", flooder: "" };
+    calm.on("output", (id: string, data: string) => id === info.id && (seen.calm += data));
+    flooder.on("output", (id: string, data: string) => id === info.id && (seen.flooder += data));
+    calm.emit("watch", info.id);
+    s.type("echo watched-$((40+2))");
+    await expect.poll(() => seen.calm, { timeout: 10_000 }).toMatch(/watched-42/);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(flooder.connected).toBe(true);
+    flooder.emit("watch", info.id);
+    await expect.poll(() => seen.flooder, { timeout: 10_000 }).toMatch(/watched-42/); // the replay
+    expect(failures.filter((f) => f.startsWith("calm"))).toEqual([]);
+    flooder.close();
+    calm.close();
     s.close();
   });
 
@@ -190,5 +242,38 @@ describe("the HTTP API", () => {
     const leaks = await server.leaks();
     expect(leaks.code, leaks.stdout).toBe(0);
     other.close();
+  });
+});
+
+describe("the admin reset's network cleanup", () => {
+  /** What of the playground's network the host shows: its bridge, its nftables tables, rules naming the subnet, its iptables FORWARD rules. */
+  async function networkObjects(subnet: string) {
+    const bridges = (JSON.parse((await run("ip", ["-j", "link", "show", "type", "bridge"])).stdout) as { ifname: string }[]).map((l) => l.ifname);
+    const tables = (await run("nft", ["list", "tables"])).stdout.split("\n").filter((l) => /\bplayground$/.test(l.trim()));
+    const subnetRules = (await run("nft", ["list", "ruleset"])).stdout.split("\n").filter((l) => l.includes(subnet));
+    const forward = await run("iptables", ["-w", "-S", "FORWARD"]).then((r) => r.stdout.split("\n").filter((l) => l.includes("playground:")), () => []);
+    return { bridge: bridges.includes("pg0"), tables, subnetRules, forward };
+  }
+
+  it("removes the bridge, the firewall's tables and the subnet's NAT rule while the server runs on", async () => {
+    const s = await server.student();
+    const info = await s.start();
+    const subnet = info.ip.split(".").slice(0, 2).join(".") + ".0.0/16";
+    const before = await networkObjects(subnet);
+    // The checks see what a running session needs: they can fail.
+    expect(before.bridge).toBe(true);
+    expect(before.tables.sort()).toEqual(["table bridge playground", "table inet playground"]);
+    expect(before.subnetRules.some((l) => /masquerade/.test(l))).toBe(true);
+
+    const res = await server.api("/api/admin/reset", { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(res.status).toBe(200);
+    const { removed } = (await res.json()) as { removed: { removed: string[]; failed: string[] } };
+    // (The last session's end took the bridge with it already: the report lists only what was left after the sessions.)
+    expect(removed.failed).toEqual([]);
+
+    // Still serving (not stopped: a stopping server cleans up by itself), and nothing of the network is left.
+    expect((await server.api("/api/health")).status).toBeLessThan(500);
+    expect(await networkObjects(subnet)).toEqual({ bridge: false, tables: [], subnetRules: [], forward: [] });
+    s.close();
   });
 });

@@ -4,6 +4,7 @@
 // so the TypeScript side can never ask for an operation the C side does not
 // know, or give it the wrong number of arguments.
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { boundingSetArg, capabilityMask, capabilityMaskBits } from "../../server/engine/process/capabilities.ts";
@@ -11,6 +12,10 @@ import { buildSteps, gateSteps, gateWords, type BuildPlan } from "../../server/e
 import { filesystemSteps, type PathKind } from "../../server/engine/process/mounts.ts";
 import { planFile, type PlanStep } from "../../server/engine/process/plan.ts";
 import { profileSettings } from "../../server/engine/process/profile.ts";
+import { AUDIT_ARCH, EPERM, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO } from "../../server/engine/process/seccomp/bpf.ts";
+import { seccompFilterFile } from "../../server/engine/process/seccomp/filter-file.ts";
+import { SYSCALLS } from "../../server/engine/process/seccomp/syscalls.ts";
+import { runFilter } from "../fakes/seccomp-kernel.ts";
 
 const plan: BuildPlan = {
   rootfs: {
@@ -146,5 +151,46 @@ describe("the gate", () => {
       expect.stringMatching(/^Exec the command/),
     ]);
     expect(steps[1].command).toContain("--reuid=1000");
+  });
+});
+
+// The shim is compiled on the host it runs on, x86_64 or aarch64 (arm64), and
+// reads the filter compiled for that host: both must hold on either.
+describe("on x86_64 and on aarch64", () => {
+  const shimDir = path.resolve(import.meta.dirname, "../../server/engine/process/shim");
+
+  it("the shim's raw system calls (syscall(SYS_…)) exist on both, so it compiles on either", () => {
+    const raw = new Set<string>();
+    for (const file of fs.readdirSync(shimDir).filter((f) => f.endsWith(".c"))) {
+      for (const m of fs.readFileSync(path.join(shimDir, file), "utf8").matchAll(/\bsyscall\(SYS_(\w+)/g)) raw.add(m[1]);
+    }
+    expect([...raw].sort()).toEqual(["capset", "close_range", "pivot_root"]);
+    for (const name of raw) {
+      expect(SYSCALLS.x64, name).toHaveProperty(name);
+      expect(SYSCALLS.arm64, name).toHaveProperty(name);
+    }
+  });
+
+  it.each(["x64", "arm64"] as const)("the filter file the shim reads on %s is that architecture's program", async (arch) => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "pg-filter-"));
+    try {
+      const { file } = await seccompFilterFile(dataDir, "default", arch);
+      expect(path.basename(file)).toMatch(new RegExp(`^default-${arch}-[0-9a-f]{16}\\.bpf$`));
+      const program = fs.readFileSync(file);
+      const call = (name: string, on = arch) => runFilter(program, { nr: SYSCALLS[on][name], arch: AUDIT_ARCH[on], args: [0n, 0n, 0n, 0n, 0n, 0n] });
+      // This architecture's numbers: allowed and refused by name (execve, openat and mount are numbered differently on each).
+      expect(call("execve")).toBe(SECCOMP_RET_ALLOW);
+      expect(call("openat")).toBe(SECCOMP_RET_ALLOW);
+      expect(call("mount")).toBe(SECCOMP_RET_ERRNO | EPERM);
+      // A call made as the other architecture is refused outright.
+      const other = arch === "x64" ? "arm64" : "x64";
+      expect(runFilter(program, { nr: SYSCALLS[other].execve, arch: AUDIT_ARCH[other] })).toBe(SECCOMP_RET_ERRNO | EPERM);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a host of another architecture, rather than run its containers unfiltered", async () => {
+    await expect(seccompFilterFile(os.tmpdir(), "default", "riscv64")).rejects.toThrow(/no filter for architecture "riscv64": the playground supports x64 and arm64/);
   });
 });

@@ -5,7 +5,7 @@
 // pauses its shell once the screen is full, keystrokes typed while the
 // container starts reach it once it runs, and a lagging watcher is redrawn
 // once it catches up.
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { SessionInfo } from "../../server/common/protocol.ts";
 import { HIGH_WATERMARK, LOW_WATERMARK } from "../../server/sessions/flow-control.ts";
 import { DETACHED_OUTPUT_CHARS, MAX_TYPEAHEAD_CHARS, Session, type StudentClient, type Watcher } from "../../server/sessions/session.ts";
@@ -26,7 +26,16 @@ function page(id: string) {
   return { client, text: () => text, infos };
 }
 
-const tick = () => new Promise((r) => setImmediate(r));
+// The clock is the test's: "later" is a step it takes, never a wait that a busy machine could stretch.
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+/** What was scheduled to run next (a replay's callbacks) has run. */
+const tick = () => vi.advanceTimersByTimeAsync(0);
 
 function newSession(): Session {
   return new Session("session-1234", "hash", "alpine:latest", "Ada", new Date(Date.now() + 60_000));
@@ -39,7 +48,8 @@ function running() {
   return { session, terminal, bind: () => session.bind(fakeContainer(terminal)) };
 }
 
-const settle = () => new Promise((r) => setTimeout(r, 20));
+/** The output batcher's delay (5 ms) has passed: what it held is sent. */
+const settle = () => vi.advanceTimersByTimeAsync(5);
 
 describe("a session's relay", () => {
   it("sends the output to every attached page, and replays the screen to a page that comes back before anything new", async () => {

@@ -91,11 +91,11 @@ describe("the reaper's rules", () => {
     s.detachedSince = new Date(now - 299_000);
     expect(reapReason(s, limits, now)).toBeUndefined();
     s.detachedSince = new Date(now - 300_000);
-    expect(reapReason(s, limits, now)).toBe("no browser was attached for 5 minutes");
+    expect(reapReason(s, limits, now)).toEqual({ reason: "no browser was attached for 5 minutes", cause: "no-browser" });
     s.detachedSince = undefined;
     s.lastInputAt = new Date(now - 1_800_000);
-    expect(reapReason(s, limits, now)).toBe("nothing was typed for 30 minutes");
-    expect(reapReason(s, limits, s.createdAt.getTime() + 14_400_000)).toBe("the session reached its time limit of 4 hours");
+    expect(reapReason(s, limits, now)).toEqual({ reason: "nothing was typed for 30 minutes", cause: "idle" });
+    expect(reapReason(s, limits, s.createdAt.getTime() + 14_400_000)).toEqual({ reason: "the session reached its time limit of 4 hours", cause: "lifetime" });
   });
 
   it("says durations in words", () => {

@@ -5,6 +5,7 @@
 // It comes from the registry: every field is checked before it is used.
 import { ManifestError } from "./errors.ts";
 import type { ImageRunConfig, Platform } from "./types.ts";
+import { isDigest } from "./digest.ts";
 
 export interface ImageConfig {
   platform: Platform;
@@ -14,8 +15,6 @@ export interface ImageConfig {
 
 /** Real configs are a few KiB; a large history can make them a few hundred. */
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
-
-const DIGEST = /^sha256:[a-f0-9]{64}$/;
 
 export function parseImageConfig(bytes: Buffer, layerCount: number): ImageConfig {
   let doc: unknown;
@@ -31,7 +30,7 @@ export function parseImageConfig(bytes: Buffer, layerCount: number): ImageConfig
     throw new ManifestError('image config has no rootfs of type "layers" with diff_ids');
   }
   const diffIds = rootfs.diff_ids;
-  if (!diffIds.every((d): d is string => typeof d === "string" && DIGEST.test(d))) {
+  if (!diffIds.every(isDigest)) {
     throw new ManifestError("image config lists a diff_id that is not a sha256 digest");
   }
   if (diffIds.length !== layerCount) {

@@ -8,6 +8,7 @@
 // JSON is checked field by field before anything else looks at it.
 import { ManifestError, PlatformNotFoundError } from "./errors.ts";
 import type { Descriptor, Platform } from "./types.ts";
+import { isDigest } from "./digest.ts";
 
 export const MediaType = {
   dockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
@@ -46,7 +47,6 @@ const INDEX_TYPES = new Set<string>([MediaType.dockerManifestList, MediaType.oci
 const SCHEMA1_TYPES = new Set<string>([MediaType.dockerSchema1, MediaType.dockerSchema1Signed]);
 const CONFIG_TYPES = new Set<string>([MediaType.dockerConfig, MediaType.ociConfig]);
 
-export const DIGEST_PATTERN = /^sha256:[a-f0-9]{64}$/;
 /** type/subtype per RFC 6838, which every media type in a manifest must be. */
 const MEDIA_TYPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
 
@@ -163,7 +163,7 @@ function guessOciType(root: Record<string, unknown>): string {
 function descriptor(value: unknown, where: string): Descriptor {
   const d = object(value, where);
   const digest = d.digest;
-  if (typeof digest !== "string" || !DIGEST_PATTERN.test(digest)) {
+  if (!isDigest(digest)) {
     throw new ManifestError(`${where}.digest must be sha256:<64 lower-case hex digits>, got ${short(digest)}`);
   }
   const size = d.size;

@@ -91,18 +91,12 @@ export async function pullImage(
 }
 
 /** Pull only when the image is not in the store (what `run` needs). */
-export async function ensureImage(
-  store: ImageStore,
-  client: RegistryClient,
-  reference: string,
-  options: PullOptions = {},
-): Promise<ImageRecord> {
+/** The image from the store when it is there with every layer, else undefined. */
+export async function localImage(store: ImageStore, reference: string): Promise<ImageRecord | undefined> {
   const record = await store.image(formatReference(parseReference(reference)));
-  if (record) {
-    const present = await Promise.all(record.diffIds.map((d) => store.hasLayer(d)));
-    if (present.every(Boolean)) return record;
-  }
-  return pullImage(store, client, reference, options);
+  if (!record) return undefined;
+  const present = await Promise.all(record.diffIds.map((d) => store.hasLayer(d)));
+  return present.every(Boolean) ? record : undefined;
 }
 
 export function shortId(digest: string): string {

@@ -14,6 +14,7 @@
 // one-component Hub name is an "official image" under `library/`.
 import { InvalidReferenceError } from "./errors.ts";
 import type { ImageReference } from "./types.ts";
+import { isDigest } from "./digest.ts";
 
 export const DOCKER_HUB = "docker.io";
 /** Names that Docker's tools also write for Docker Hub. */
@@ -30,7 +31,6 @@ const DOMAIN = new RegExp(
   `^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[a-fA-F0-9:]+\\])(?::[0-9]+)?$`,
 );
 const TAG = /^[\w][\w.-]{0,127}$/;
-const DIGEST = /^sha256:[a-f0-9]{64}$/;
 /** Docker refuses a bare 64-hex name: it would be mistaken for an image id. */
 const IMAGE_ID = /^[a-f0-9]{64}$/;
 
@@ -51,7 +51,7 @@ export function parseReference(text: string): ImageReference {
     if (digest.includes("@")) fail('more than one "@"');
     if (!digest.includes(":")) fail(`digest "${digest}" must look like sha256:<64 hex digits>`);
     if (!digest.startsWith("sha256:")) fail(`unsupported digest algorithm "${digest.split(":")[0]}" (only sha256)`);
-    if (!DIGEST.test(digest)) fail("a sha256 digest is 64 lower-case hex digits");
+    if (!isDigest(digest)) fail("a sha256 digest is 64 lower-case hex digits");
   }
 
   // A ":" after the last "/" starts the tag; one before it belongs to host:port.

@@ -33,7 +33,6 @@ import {
   TooLargeError,
 } from "./errors.ts";
 import {
-  DIGEST_PATTERN,
   hostPlatform,
   type ImageManifest,
   MANIFEST_ACCEPT,
@@ -45,6 +44,7 @@ import {
 import { DOCKER_HUB, familiarName } from "./reference.ts";
 import { DEFAULT_TRANSPORT, getWithRetry, readBody, type Response, type TransportOptions } from "./transport.ts";
 import type { Descriptor, ImageReference, Platform } from "./types.ts";
+import { DIGEST } from "./digest.ts";
 
 /** Docker Hub's registry API lives on a different host than its name. */
 const DOCKER_HUB_HOST = "registry-1.docker.io";
@@ -125,7 +125,7 @@ export class RegistryClient {
   /** Fetch a manifest or index by tag or digest, verified against its digest. */
   async getManifest(ref: ImageReference, tagOrDigest: string): Promise<FetchedManifest> {
     const byDigest = tagOrDigest.includes(":");
-    if (byDigest && !DIGEST_PATTERN.test(tagOrDigest)) {
+    if (byDigest && !DIGEST.test(tagOrDigest)) {
       throw new ManifestError(`invalid manifest digest ${tagOrDigest.slice(0, 100)}`);
     }
     const endpoint = this.endpoint(ref);
@@ -480,7 +480,7 @@ function scope(ref: ImageReference): string {
 }
 
 function checkDigest(digest: string): void {
-  if (!DIGEST_PATTERN.test(digest)) throw new ManifestError(`invalid blob digest ${digest.slice(0, 100)}`);
+  if (!DIGEST.test(digest)) throw new ManifestError(`invalid blob digest ${digest.slice(0, 100)}`);
 }
 
 function sha256(bytes: Uint8Array): string {

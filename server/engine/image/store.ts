@@ -21,6 +21,7 @@ import path from "node:path";
 import { ImageError } from "./errors.ts";
 import { parseManifest } from "./manifest.ts";
 import { isTagAlive, LockDir, processTag } from "../lifecycle/lock.ts";
+import { DIGEST, isDigest } from "./digest.ts";
 import type { ImageRecord } from "./types.ts";
 
 /** The disk holding the data dir is full. The store stays consistent: nothing half-written is kept. */
@@ -47,7 +48,6 @@ export interface RemovedImage {
   blobs: string[];
 }
 
-const DIGEST = /^sha256:([a-f0-9]{64})$/;
 /** Partial downloads nobody resumed for this long are abandoned. */
 const PARTIAL_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 
@@ -289,7 +289,7 @@ export class ImageStore {
     } catch {
       // Manifest unreadable: the layer blobs are then only removed with another image.
     }
-    return digests.filter((d) => DIGEST.test(d));
+    return digests.filter(isDigest);
   }
 
   /** Run `work` once for `key` across this process (promise map) and across processes (lock file). */
@@ -425,9 +425,9 @@ async function readRecord(file: string): Promise<ImageRecord | undefined> {
     const valid =
       typeof record.name === "string" &&
       Array.isArray(record.diffIds) &&
-      record.diffIds.every((d) => typeof d === "string" && DIGEST.test(d)) &&
-      DIGEST.test(record.manifestDigest) &&
-      DIGEST.test(record.configDigest);
+      record.diffIds.every(isDigest) &&
+      isDigest(record.manifestDigest) &&
+      isDigest(record.configDigest);
     return valid ? record : undefined;
   } catch {
     return undefined;

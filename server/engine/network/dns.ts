@@ -1,6 +1,7 @@
 // The name-resolution files a container gets: /etc/resolv.conf (which DNS
 // servers to ask) and /etc/hosts (names that need no DNS), as text.
 import fs from "node:fs/promises";
+import { hostnameProblem } from "../../common/validation.ts";
 import { parseIPv4 } from "./subnet.ts";
 
 /**
@@ -66,11 +67,10 @@ export async function readHostResolvConf(
   return read("/run/systemd/resolve/resolv.conf").catch(() => main);
 }
 
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-
 /** The container's /etc/hosts: localhost, and its own name on its own address. */
 export function hostsFile(hostname: string, ip: string): string {
-  if (!HOSTNAME.test(hostname)) throw new Error(`invalid hostname "${hostname}": letters, digits, "-" and "." only`);
+  const badHostname = hostnameProblem(hostname);
+  if (badHostname) throw new Error(badHostname);
   if (parseIPv4(ip) === undefined) throw new Error(`invalid IPv4 address "${ip}"`);
   return [
     "127.0.0.1\tlocalhost",
