@@ -17,6 +17,7 @@ import { Server } from "socket.io";
 import { loadConfig, type Config } from "./config.ts";
 import { createLogger } from "./log.ts";
 import { Engine } from "./engine/engine.ts";
+import { RealHost } from "./engine/host.ts";
 import type { RoomSpec } from "./runtime/backend.ts";
 import { LocalBackend } from "./runtime/local-backend.ts";
 import { WarmPool } from "./runtime/warm-pool.ts";
@@ -47,7 +48,9 @@ async function main(): Promise<void> {
   const tokens = loadTokens(config.dataDir, { instructor: config.web.instructorToken, admin: config.web.adminToken, joinCode: config.web.joinCode });
   logTokens(log, tokens.fromFile, tokens);
 
-  const engine = await Engine.open(config);
+  // Removals that find their object gone already are success, noted at debug level.
+  const hostLog = log.child({ part: "host" });
+  const engine = await Engine.open(config, { host: new RealHost({ debug: (fields, message) => hostLog.debug(fields, message) }) });
   const reconciled = await engine.reconcile();
   if (reconciled.removed.length || reconciled.failed.length) {
     log.warn({ removed: reconciled.removed, failed: reconciled.failed }, "reconciled the record with the kernel");

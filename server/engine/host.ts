@@ -68,6 +68,12 @@ export interface Host {
   spawn(title: string, argv: string[], options: SpawnOptions): Promise<HostProcess>;
   /** kill(2), to a process the playground started; "already gone" is not an error. */
   signal(title: string, pid: number, signal: NodeJS.Signals): void;
+  /**
+   * A removal found its object gone already (the kernel took a veth with its
+   * namespace, another process removed a group): that is success, which makes
+   * every release step safe to repeat. Noted for whoever debugs, nothing more.
+   */
+  gone(title: string, what: string): void;
 }
 
 export class HostError extends Error {
@@ -98,7 +104,18 @@ export const shellFor = {
 };
 
 /** The machine itself. Must run as root for most steps. */
+export interface RealHostOptions {
+  /** Where "gone already" notes go (the server's log, at debug level). */
+  debug?: (fields: Record<string, unknown>, message: string) => void;
+}
+
 export class RealHost implements Host {
+  constructor(private readonly options: RealHostOptions = {}) {}
+
+  gone(title: string, what: string): void {
+    this.options.debug?.({ step: title, object: what }, "already gone: nothing to remove");
+  }
+
   exec(title: string, argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
     const step = { title, command: commandLine(argv) };
     return new Promise((resolve, reject) => {
@@ -161,11 +178,12 @@ export class RealHost implements Host {
     };
   }
 
-  signal(_title: string, pid: number, signal: NodeJS.Signals): void {
+  signal(title: string, pid: number, signal: NodeJS.Signals): void {
     try {
       process.kill(pid, signal);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+      this.gone(title, `process ${pid}`);
     }
   }
 }
@@ -193,5 +211,6 @@ export function recordSteps(host: Host, steps: Step[]): Host {
       steps.push({ title, command: shellFor.signal(pid, signal) });
       host.signal(title, pid, signal);
     },
+    gone: (title, what) => host.gone(title, what),
   };
 }

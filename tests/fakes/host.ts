@@ -22,6 +22,12 @@ export class FakeHost implements Host {
   spawner?: (argv: string[], options: SpawnOptions) => HostProcess;
   /** Signals sent, in order. */
   readonly signals: { pid: number; signal: NodeJS.Signals }[] = [];
+  /** Objects a removal found gone already, in order. */
+  readonly goneAlready: { title: string; what: string }[] = [];
+
+  gone(title: string, what: string): void {
+    this.goneAlready.push({ title, what });
+  }
 
   async exec(title: string, argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
     const step = { title, command: options.shown ?? commandLine(argv) };

@@ -20,6 +20,8 @@ import {
   type BridgeNetwork,
   type EgressPolicy,
 } from "../../server/engine/network/index.ts";
+import { forgetPort, removeFirewall } from "../../server/engine/network/firewall.ts";
+import { removeLanVeth } from "../../server/engine/network/lan.ts";
 import { FakeHost } from "../fakes/host.ts";
 
 let resolvConfFile = "";
@@ -268,5 +270,36 @@ describe("teardown and leftovers", () => {
       "nft delete table bridge playground",
       "ip link del pg0",
     ]);
+  });
+});
+
+describe("releasing what is gone already", () => {
+  it("is success, noted as gone: a veth, a port of the anti-spoofing sets, the firewall, a session network", async () => {
+    const host = new FakeHost();
+    host.answer = (argv) => {
+      const cmd = argv.join(" ");
+      if (cmd.startsWith("ip link del")) return { code: 1, stderr: 'Cannot find device "x"' };
+      if (cmd.startsWith("nft ")) return { code: 1, stderr: "Error: Could not process rule: No such file or directory" };
+      return undefined;
+    };
+    await detachContainer(host, "pg0123456789ab");
+    await forgetPort(host, { veth: "pg0123456789ab", mac: "02:42:0a:00:00:02", ip: "10.0.0.2" });
+    await removeFirewall(host);
+    await removeLanVeth(host, "pl0123456789ab");
+    expect(host.goneAlready.map((g) => g.what)).toEqual([
+      "veth pg0123456789ab",
+      'bridge playground ports { "pg0123456789ab" . 02:42:0a:00:00:02 . 10.0.0.2 }',
+      'bridge playground portnames { "pg0123456789ab" }',
+      "table inet playground",
+      "table bridge playground",
+      "veth pl0123456789ab",
+    ]);
+  });
+
+  it("is still an error when the object is there but cannot be removed", async () => {
+    const host = new FakeHost();
+    host.answer = () => ({ code: 2, stderr: "RTNETLINK answers: Operation not permitted" });
+    await expect(detachContainer(host, "pg0123456789ab")).rejects.toThrow(/Operation not permitted/);
+    expect(host.goneAlready).toEqual([]);
   });
 });

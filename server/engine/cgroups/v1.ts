@@ -246,10 +246,11 @@ class CgroupV1 implements Cgroup {
     const below = (await Promise.all(this.groups.map((g) => descendants(g.group)))).flat();
     await killUntilEmpty(host, [...this.procsFiles, ...below.map((d) => path.join(d, "cgroup.procs"))]);
     for (const g of this.groups) {
+      const title = `remove the container's cgroup in the ${g.controllers.join(",")} hierarchy`;
       if (await isDirectory(g.group)) {
         await removeDescendants(host, g.group);
-        await host.rmdir(`remove the container's cgroup in the ${g.controllers.join(",")} hierarchy`, g.group);
-      }
+        await host.rmdir(title, g.group);
+      } else host.gone(title, `cgroup ${g.group}`);
       // The session's slot goes with its last container.
       const slot = slotOf(this.id);
       const slotDir = slot && path.join(path.dirname(g.group));

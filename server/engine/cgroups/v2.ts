@@ -174,7 +174,7 @@ class CgroupV2 implements Cgroup {
   }
 
   async destroy(host: Host): Promise<void> {
-    if (!(await isDirectory(this.group))) return;
+    if (!(await isDirectory(this.group))) return host.gone("remove the container's cgroup", `cgroup ${this.group}`);
     // The groups the container made below its own (a delegated subtree) hold processes too.
     const procsFiles = [...this.procsFiles, ...(await descendants(this.group)).map((d) => path.join(d, "cgroup.procs"))];
     const killFile = path.join(this.group, "cgroup.kill");

@@ -135,8 +135,11 @@ export async function applyFirewall(host: Host, plan: FirewallPlan): Promise<voi
 export async function removeFirewall(host: Host): Promise<void> {
   for (const family of ["inet", "bridge"]) {
     const argv = ["nft", "delete", "table", family, TABLE];
-    const result = await host.exec(`remove the playground's ${family} firewall table`, argv, { allowFailure: true });
-    if (result.code !== 0 && !/No such file or directory/.test(result.stderr)) throw new HostError({ title: "remove the firewall", command: commandLine(argv) }, result);
+    const title = `remove the playground's ${family} firewall table`;
+    const result = await host.exec(title, argv, { allowFailure: true });
+    if (result.code === 0) continue;
+    if (!/No such file or directory/.test(result.stderr)) throw new HostError({ title: "remove the firewall", command: commandLine(argv) }, result);
+    host.gone(title, `table ${family} ${TABLE}`);
   }
 }
 
@@ -186,7 +189,10 @@ export async function allowPort(host: Host, port: { veth: string; mac: string; i
 export async function forgetPort(host: Host, port: { veth: string; mac: string; ip: string }): Promise<void> {
   for (const element of portElements(port)) {
     const command = `delete element ${element}`;
-    const result = await host.exec(`take ${port.veth} out of the anti-spoofing sets`, ["nft", command], { allowFailure: true });
-    if (result.code !== 0 && !/No such file or directory/.test(result.stderr)) throw new HostError({ title: "forget a port", command: `nft '${command}'` }, result);
+    const title = `take ${port.veth} out of the anti-spoofing sets`;
+    const result = await host.exec(title, ["nft", command], { allowFailure: true });
+    if (result.code === 0) continue;
+    if (!/No such file or directory/.test(result.stderr)) throw new HostError({ title: "forget a port", command: `nft '${command}'` }, result);
+    host.gone(title, element);
   }
 }

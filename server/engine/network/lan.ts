@@ -90,10 +90,11 @@ export async function attachToLan(host: Host, lan: { bridge: string; subnet: str
 export async function removeLanVeth(host: Host, veth: string): Promise<void> {
   if (!isLanVeth(veth)) throw new Error(`${veth} is not a session network's veth`);
   const argv = ["ip", "link", "del", veth];
-  const result = await host.exec(`remove the session network's veth pair ${veth}`, argv, { allowFailure: true });
-  if (result.code !== 0 && !/Cannot find device|does not exist|No such device/.test(result.stderr)) {
-    throw new HostError({ title: `remove ${veth}`, command: commandLine(argv) }, result);
-  }
+  const title = `remove the session network's veth pair ${veth}`;
+  const result = await host.exec(title, argv, { allowFailure: true });
+  if (result.code === 0) return;
+  if (!/Cannot find device|does not exist|No such device/.test(result.stderr)) throw new HostError({ title: `remove ${veth}`, command: commandLine(argv) }, result);
+  host.gone(title, `veth ${veth}`);
 }
 
 /** Remove a session's bridge once nothing is plugged into it; gone already is fine. */
@@ -103,9 +104,11 @@ export async function removeLanBridgeIfUnused(host: Host, bridge: string): Promi
   if (ports.code !== 0) return false; // no such bridge
   if ((JSON.parse(ports.stdout || "[]") as unknown[]).length > 0) return false;
   const argv = ["ip", "link", "del", bridge];
-  const result = await host.exec(`remove the session's network ${bridge}`, argv, { allowFailure: true });
-  if (result.code !== 0 && !/Cannot find device|does not exist|No such device/.test(result.stderr)) {
-    throw new HostError({ title: `remove ${bridge}`, command: commandLine(argv) }, result);
+  const title = `remove the session's network ${bridge}`;
+  const result = await host.exec(title, argv, { allowFailure: true });
+  if (result.code !== 0) {
+    if (!/Cannot find device|does not exist|No such device/.test(result.stderr)) throw new HostError({ title: `remove ${bridge}`, command: commandLine(argv) }, result);
+    host.gone(title, `bridge ${bridge}`);
   }
   return true;
 }

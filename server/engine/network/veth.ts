@@ -88,8 +88,8 @@ export async function detachContainer(host: Host, hostVeth: string): Promise<voi
   const title = `remove the veth pair ${hostVeth}`;
   const argv = ["ip", "link", "del", hostVeth];
   const result = await host.exec(title, argv, { allowFailure: true });
+  if (result.code === 0) return;
   // Gone already (the kernel removes a pair with the namespace it was in): that is success.
-  if (result.code !== 0 && !/Cannot find device|does not exist|No such device/.test(result.stderr)) {
-    throw new HostError({ title, command: commandLine(argv) }, result);
-  }
+  if (!/Cannot find device|does not exist|No such device/.test(result.stderr)) throw new HostError({ title, command: commandLine(argv) }, result);
+  host.gone(title, `veth ${hostVeth}`);
 }
