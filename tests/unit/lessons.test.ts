@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { pino } from "pino";
 import { parseLessonFile, parseStepFile, type LessonProblem } from "../../server/lessons/format.ts";
 import { loadLessons } from "../../server/lessons/loader.ts";
+import { loadTopology } from "../../server/lessons/topology.ts";
 import { Classroom, type RunCheck } from "../../server/lessons/classroom.ts";
 import { Session, type StudentClient } from "../../server/sessions/session.ts";
 import type { LessonState } from "../../server/common/protocol.ts";
@@ -142,5 +143,28 @@ describe("the classroom", () => {
     await expect(room.pick(session, "nope")).rejects.toThrow(/no lesson "nope"/);
     await room.pick(session, null);
     expect(states.at(-1)).toBeNull();
+  });
+});
+
+describe("topologies", () => {
+  it("loads the shipped client-server topology", async () => {
+    const topology = await loadTopology([LESSONS], "client-server");
+    expect(topology.instances.map((i) => i.name)).toEqual(["client", "server"]);
+  });
+
+  it("refuses a topology that is not valid, naming the file and the field; a course's own wins over the shipped one", async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "pg-topologies-"));
+    scratch.push(dir);
+    await fs.mkdir(path.join(dir, "topologies"));
+    const write = (name: string, value: unknown) => fs.writeFile(path.join(dir, "topologies", `${name}.json`), typeof value === "string" ? value : JSON.stringify(value));
+    await write("dupes", { title: "t", instances: [{ name: "a", image: "alpine" }, { name: "a", image: "alpine" }] });
+    await write("badname", { title: "t", instances: [{ name: "no_underscores", image: "alpine" }] });
+    await write("broken", "{ not json");
+    await write("client-server", { title: "Mine", instances: [{ name: "one", image: "busybox" }] });
+    await expect(loadTopology([LESSONS, dir], "dupes")).rejects.toThrow(/dupes\.json: the file: instance names must differ/);
+    await expect(loadTopology([LESSONS, dir], "badname")).rejects.toThrow(/badname\.json: instances\.0\.name: a host name/);
+    await expect(loadTopology([LESSONS, dir], "broken")).rejects.toThrow(/broken\.json: not JSON/);
+    await expect(loadTopology([LESSONS, dir], "nope")).rejects.toThrow(/no topology "nope"/);
+    expect((await loadTopology([LESSONS, dir], "client-server")).title).toBe("Mine");
   });
 });
