@@ -6,14 +6,14 @@
 import { createHash, randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import { PrismaClient } from "./generated/prisma/client.ts";
+import { repositoryRoot } from "./repository.ts";
 
 export type Db = PrismaClient;
 
-const migrationsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "prisma", "migrations");
+const MIGRATIONS = path.join("prisma", "migrations");
 
 export function databaseFile(dataDir: string): string {
   return path.join(dataDir, "playground.db");
@@ -41,6 +41,7 @@ function applyMigrations(file: string): void {
       "migration_name" TEXT NOT NULL, "logs" TEXT, "rolled_back_at" DATETIME,
       "started_at" DATETIME NOT NULL DEFAULT current_timestamp,
       "applied_steps_count" INTEGER UNSIGNED NOT NULL DEFAULT 0)`);
+    const migrationsDir = path.join(repositoryRoot(import.meta.url, MIGRATIONS), MIGRATIONS);
     const names = fs
       .readdirSync(migrationsDir, { withFileTypes: true })
       .filter((d) => d.isDirectory())
