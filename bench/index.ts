@@ -1,5 +1,6 @@
 // The list of benchmarks `npm run bench` runs, in order. Each prints its own
 // table. Arguments name the ones to run (all when none is given).
+import { benchEngine } from "./engine.ts";
 import { benchPull } from "./pull.ts";
 import { benchRun } from "./run.ts";
 import { benchWeb } from "./web.ts";
@@ -7,6 +8,7 @@ import { benchWeb } from "./web.ts";
 const benchmarks: { name: string; run: () => Promise<void> }[] = [
   { name: "pull", run: benchPull },
   { name: "run", run: benchRun },
+  { name: "engine", run: benchEngine },
   { name: "web", run: benchWeb },
 ];
 
