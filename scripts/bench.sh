@@ -6,6 +6,8 @@ set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 need_root bench
 # The benchmarks' own parts: the test registry and skopeo (as for the tests),
-# and mmdebstrap to build a large real image (a Debian root filesystem).
-apt_install docker-registry skopeo busybox-static mmdebstrap
+# mmdebstrap to build a large real image (a Debian root filesystem), podman
+# with runc, which `playground run` is compared with, and Debian's Chromium
+# (the browser benchmark, as for the browser tests).
+apt_install docker-registry skopeo busybox-static mmdebstrap podman runc chromium
 exec node --import tsx bench/index.ts "$@"
