@@ -69,7 +69,7 @@ async function rebuild() {
     format: "esm",
     platform: "node",
     target: "node20",
-    plugins: [requiredOutside(["better-sqlite3"]), prismaWasmAsFile(fresh)],
+    plugins: [sqliteOutside(), prismaWasmAsFile(fresh)],
     // CommonJS packages bundled into an ES module still call require() for Node's built-ins.
     banner: { js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);' },
     logLevel: "error",
@@ -87,17 +87,18 @@ async function rebuild() {
 }
 
 /**
- * Packages left outside the bundle, and loaded with require() rather than
- * import: Node's ES module loader would first scan their CommonJS files for
- * the names they export (~3 ms for better-sqlite3, on every command).
+ * better-sqlite3, left outside the bundle and loaded with require() rather
+ * than import: Node's ES module loader would first scan its CommonJS files
+ * for the names they export (~3 ms on every command).
  */
-function requiredOutside(packages) {
-  const filter = new RegExp(`^(${packages.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")})$`);
+function sqliteOutside() {
   return {
-    name: "required-outside",
+    name: "sqlite-outside",
     setup(build) {
-      build.onResolve({ filter }, (args) => (args.namespace === "required-outside" ? { path: args.path, external: true } : { path: args.path, namespace: "required-outside" }));
-      build.onLoad({ filter: /.*/, namespace: "required-outside" }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: "js" }));
+      build.onResolve({ filter: /^better-sqlite3$/ }, (args) =>
+        args.namespace === "sqlite-outside" ? { path: args.path, external: true } : { path: args.path, namespace: "sqlite-outside" },
+      );
+      build.onLoad({ filter: /.*/, namespace: "sqlite-outside" }, () => ({ contents: 'module.exports = require("better-sqlite3");', loader: "js" }));
     },
   };
 }
@@ -166,8 +167,9 @@ function lmtime(file) {
 }
 
 if (!bundleIsFresh()) await rebuild();
-// That query compiler runs a few dozen queries per command: V8's optimizing
-// tier compiling its hot functions again in the background is work a
-// short-lived process never gets back (~50 ms of CPU per `run`, measured).
+// Prisma's query compiler (WebAssembly) compiles a few dozen queries per
+// command: V8's optimizing tier compiling its hot functions again, in the
+// background, is work a short-lived process never gets back (~50 ms of CPU
+// per command that opens the record, measured).
 v8.setFlagsFromString("--liftoff-only");
 await import(entry);
