@@ -53,11 +53,13 @@ function applyMigrations(db: Database.Database): void {
     .filter((d) => d.isDirectory())
     .map((d) => d.name)
     .sort();
+  const applied = () => new Set(db.prepare(`SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL`).pluck().all() as string[]);
+  // Up to date (nearly always): no write lock taken, so a reader such as `ps` never waits for a busy server's writes.
+  const before = applied();
+  if (names.every((name) => before.has(name))) return;
   // BEGIN IMMEDIATE: two processes starting at once must not both apply a migration.
   const apply = db.transaction(() => {
-    const done = new Set(
-      db.prepare(`SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL`).pluck().all() as string[],
-    );
+    const done = applied();
     for (const name of names) {
       if (done.has(name)) continue;
       const sql = fs.readFileSync(path.join(migrationsDir, name, "migration.sql"), "utf8");
