@@ -1,12 +1,22 @@
 // The list of benchmarks `npm run bench` runs, in order. Each prints its own
 // table. Arguments name the ones to run (all when none is given).
+import { benchBrowser } from "./browser.ts";
+import { benchClassStart } from "./class-start.ts";
+import { benchEngine } from "./engine.ts";
 import { benchPull } from "./pull.ts";
 import { benchRun } from "./run.ts";
+import { benchScale } from "./scale.ts";
+import { benchSessionStart } from "./session-start.ts";
 import { benchWeb } from "./web.ts";
 
 const benchmarks: { name: string; run: () => Promise<void> }[] = [
   { name: "pull", run: benchPull },
   { name: "run", run: benchRun },
+  { name: "engine", run: benchEngine },
+  { name: "session-start", run: benchSessionStart },
+  { name: "class-start", run: benchClassStart },
+  { name: "browser", run: benchBrowser },
+  { name: "scale", run: benchScale },
   { name: "web", run: benchWeb },
 ];
 

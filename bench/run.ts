@@ -6,7 +6,10 @@
 //  - `podman run --rm` of the same image where podman is installed (with
 //    runc and the ulimits this hybrid-cgroup host needs, see STACK.md; its own
 //    storage in a temp dir, and no network, so it leaves nothing on the host);
-//  - `playground ps`: what starting Node and the CLI costs before any container work.
+//  - `playground ps`: what starting Node and the CLI costs before any container work;
+//  - `playground run --rm busybox true` again, while another container keeps
+//    the bridge up (as a server's sessions do): a lone run makes the bridge
+//    and its firewall, and the last container out removes them.
 // With the busybox test image (~1 MB) and a ~180 MB Debian image: overlayfs
 // stacks the layers without copying them, so start time should not grow with
 // image size.
@@ -22,9 +25,10 @@ import { ImageStore } from "../server/engine/image/store.ts";
 import { busyboxLayer, OciLayout, push } from "../tests/fixtures/images.ts";
 import { startRegistry } from "../tests/fixtures/registry.ts";
 import { debianLayer } from "./pull.ts";
+import { sampleCount } from "./report.ts";
 
 const exec = promisify(execFile);
-const RUNS = 21;
+const RUNS = sampleCount(21);
 const BIN = path.resolve(import.meta.dirname, "../bin/playground.mjs");
 const PODMAN_RUNTIME = ["--runtime", "runc", "--ulimit", "nofile=1024:20000", "--ulimit", "nproc=32768:32768", "--network", "none"];
 
@@ -69,6 +73,16 @@ async function measure(contenders: Contender[]): Promise<void> {
     }
     if (round > 0 && round % 5 === 0) log(`round ${round}/${RUNS}`);
   }
+}
+
+/** Until `playground ps` lists a running container. */
+async function untilRunning(env: NodeJS.ProcessEnv): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const { stdout } = await exec(process.execPath, [BIN, "ps"], { env });
+    if (/\brunning\b/.test(stdout)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("the long-lived container never ran");
 }
 
 async function podmanAvailable(): Promise<boolean> {
@@ -120,6 +134,20 @@ export async function benchRun(): Promise<void> {
     log(`${contenders.length} commands × ${RUNS} runs`);
     await measure(contenders);
 
+    const bridged: Contender = { label: "playground run --rm busybox true (bridge kept up)", argv: [process.execPath, BIN, "run", "--rm", images.busybox, "true"], env, samples: [] };
+    const keeper = spawn(process.execPath, [BIN, "run", "--rm", images.busybox, "sleep", "1000000"], { env, stdio: "ignore" });
+    try {
+      await untilRunning(env);
+      log(`the bridge kept up by another container: ${RUNS} runs`);
+      await measure([bridged]);
+    } finally {
+      // The command stops its container on SIGTERM, and exits once everything is released.
+      const exited = new Promise((resolve) => keeper.once("exit", resolve));
+      keeper.kill("SIGTERM");
+      await exited;
+    }
+    contenders.push(bridged);
+
     const med = (label: string) => median(contenders.find((c) => c.label.startsWith(label))!.samples);
     const rows = contenders.map((c) => [c.label, `${median(c.samples).toFixed(1)} ms`, `${Math.min(...c.samples).toFixed(1)}–${Math.max(...c.samples).toFixed(1)}`]);
     const ratios = [
@@ -128,6 +156,7 @@ export async function benchRun(): Promise<void> {
         ? [`playground / podman:  busybox ${(med("playground run --rm busybox") / med("podman run --rm busybox")).toFixed(2)}×, debian ${(med("playground run --rm debian") / med("podman run --rm debian")).toFixed(2)}×`]
         : ["podman: not installed, not compared"]),
       `debian / busybox:     playground ${(med("playground run --rm debian") / med("playground run --rm busybox")).toFixed(2)}× (image size should not matter)`,
+      `bridge kept up:       busybox ${(med("playground run --rm busybox true (bridge") / med("playground run --rm busybox")).toFixed(2)}× the lone run`,
     ];
     process.stdout.write(
       `\nrun: container start to exit, \`true\` as the command (median of ${RUNS} runs, min–max, wall clock)\n\n` +

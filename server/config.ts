@@ -1,11 +1,13 @@
 // Every setting of the playground, read from the environment once, validated,
-// with the defaults a classroom host needs. Nothing else reads process.env.
+// with the defaults a classroom host needs. Nothing else reads process.env
+// (but data-dir.ts, the one setting the listing commands need, read alone).
 import path from "node:path";
 import { z } from "zod";
 import { Cpus, IoRate, Memory, PidsLimit, sizeText, WritableLayerSize, type ContainerLimits } from "./common/limits.ts";
 import { MAX_JOIN_CODE_CHARS } from "./common/protocol.ts";
 import { FAILPOINTS, type Failpoint } from "./engine/lifecycle/failpoints.ts";
 import { parseAllowed, type AllowedDestination } from "./engine/network/egress.ts";
+import { dataDirSetting, DEFAULT_DATA_DIR } from "./data-dir.ts";
 
 const duration = z.coerce.number().int().positive();
 const csv = z
@@ -13,7 +15,7 @@ const csv = z
   .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean));
 
 const schema = z.object({
-  PLAYGROUND_DATA_DIR: z.string().default("/var/lib/playground"),
+  PLAYGROUND_DATA_DIR: z.string().default(DEFAULT_DATA_DIR),
   PLAYGROUND_REGISTRY_MIRROR: z.url().optional(),
   PLAYGROUND_INSECURE_REGISTRIES: csv.default([]),
   // Container ids map above every ordinary host account, never onto one.
@@ -156,7 +158,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   return {
-    dataDir: path.resolve(e.PLAYGROUND_DATA_DIR),
+    dataDir: dataDirSetting(env),
     registryMirror: e.PLAYGROUND_REGISTRY_MIRROR,
     insecureRegistries: e.PLAYGROUND_INSECURE_REGISTRIES,
     uidBase: e.PLAYGROUND_UID_BASE,

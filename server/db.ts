@@ -1,68 +1,13 @@
-// The record (SQLite through Prisma). Opening it applies any migration not yet
-// applied, in-process: `prisma migrate deploy` costs seconds and a CLI that
-// must feel instant cannot pay that on every command. Applied migrations are
-// written to Prisma's own `_prisma_migrations` table with Prisma's checksum, so
-// `prisma migrate status` agrees with what this file did.
-import { createHash, randomUUID } from "node:crypto";
-import fs from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import Database from "better-sqlite3";
+// The record (SQLite through Prisma, with its query compiler and the
+// better-sqlite3 driver adapter). record-file.ts opens the file first and
+// applies any migration not yet applied.
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import { PrismaClient } from "./generated/prisma/client.ts";
+import { BUSY_TIMEOUT_MS, databaseFile, openRecordFile } from "./record-file.ts";
 
 export type Db = PrismaClient;
 
-const migrationsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "prisma", "migrations");
-
-export function databaseFile(dataDir: string): string {
-  return path.join(dataDir, "playground.db");
-}
-
 export async function openDb(dataDir: string): Promise<Db> {
-  // 0700: nothing of the playground's state is any other host user's business.
-  // (Containers do not need to pass through: their shim opens their root for them.)
-  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  fs.chmodSync(dataDir, 0o700);
-  const file = databaseFile(dataDir);
-  applyMigrations(file);
-  fs.chmodSync(file, 0o600);
-  // Several CLI processes and the server may write at once: wait for the lock
-  // rather than failing with SQLITE_BUSY.
-  return new PrismaClient({ adapter: new PrismaBetterSQLite3({ url: `file:${file}`, timeout: 10_000 }) });
-}
-
-function applyMigrations(file: string): void {
-  const db = new Database(file, { timeout: 10_000 });
-  try {
-    db.pragma("journal_mode = WAL");
-    db.exec(`CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
-      "id" TEXT PRIMARY KEY NOT NULL, "checksum" TEXT NOT NULL, "finished_at" DATETIME,
-      "migration_name" TEXT NOT NULL, "logs" TEXT, "rolled_back_at" DATETIME,
-      "started_at" DATETIME NOT NULL DEFAULT current_timestamp,
-      "applied_steps_count" INTEGER UNSIGNED NOT NULL DEFAULT 0)`);
-    const names = fs
-      .readdirSync(migrationsDir, { withFileTypes: true })
-      .filter((d) => d.isDirectory())
-      .map((d) => d.name)
-      .sort();
-    // BEGIN IMMEDIATE: two processes starting at once must not both apply a migration.
-    const apply = db.transaction(() => {
-      const done = new Set(
-        db.prepare(`SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL`).pluck().all() as string[],
-      );
-      for (const name of names) {
-        if (done.has(name)) continue;
-        const sql = fs.readFileSync(path.join(migrationsDir, name, "migration.sql"), "utf8");
-        db.exec(sql);
-        db.prepare(
-          `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, applied_steps_count)
-           VALUES (?, ?, current_timestamp, ?, 1)`,
-        ).run(randomUUID(), createHash("sha256").update(sql).digest("hex"), name);
-      }
-    });
-    apply.immediate();
-  } finally {
-    db.close();
-  }
+  openRecordFile(dataDir).close();
+  return new PrismaClient({ adapter: new PrismaBetterSQLite3({ url: `file:${databaseFile(dataDir)}`, timeout: BUSY_TIMEOUT_MS }) });
 }

@@ -1,7 +1,7 @@
 // `playground images`: the images in the local store, as `docker images` lists
 // them (newest first). DIGEST is what the tag pointed to when pulled: the
 // index for multi-platform images, else the manifest.
-import { loadConfig } from "../config.ts";
+import { dataDirSetting } from "../data-dir.ts";
 import { humanSize } from "../engine/image/progress.ts";
 import { familiarName, parseReference } from "../engine/image/reference.ts";
 import { ImageStore } from "../engine/image/store.ts";
@@ -15,8 +15,7 @@ const USAGE = "playground images";
 export async function run(args: string[]): Promise<number> {
   const { positionals } = parseCommandArgs(USAGE, args, {});
   if (positionals.length > 0) throw new UsageError(`images takes no arguments\nusage: ${USAGE}`);
-  const store = await ImageStore.open(loadConfig());
-  const rows = (await store.images()).map(row);
+  const rows = (await ImageStore.images(dataDirSetting())).map(row);
   process.stdout.write(formatTable(["REPOSITORY", "TAG", "DIGEST", "SIZE"], rows));
   return 0;
 }

@@ -39,6 +39,7 @@ import { failpoint, type Failpoint } from "./lifecycle/failpoints.ts";
 import { isTagAlive } from "./lifecycle/lock.ts";
 import { checkUidRange } from "./lifecycle/uid-range.ts";
 import { CONTAINER_ID, CONTAINER_NAME, newContainerId, newContainerName } from "./lifecycle/names.ts";
+import { listContainers, type ContainerSummary, type ListOptions } from "./lifecycle/container-list.ts";
 import { disown, isLive, liveContainerIds, own, RUNTIME_KINDS, type ObjectKind } from "./lifecycle/record.ts";
 import { ContainerNetwork } from "./network/container-network.ts";
 import { gatewayOf, prefixOf } from "./network/subnet.ts";
@@ -183,24 +184,6 @@ export interface ContainerFacts {
   pids: number;
   oomKills: number;
   pidsLimitHits: number;
-}
-
-export interface ContainerSummary {
-  id: string;
-  name: string;
-  image: string;
-  command: string[];
-  /** created | running | exited, or "dead" when the record says running but the process is gone. */
-  state: string;
-  pid: number | null;
-  ip: string | null;
-  hostname: string;
-  exitCode: number | null;
-  oomKilled: boolean;
-  autoRemove: boolean;
-  createdAt: Date;
-  startedAt: Date | null;
-  endedAt: Date | null;
 }
 
 export interface CleanupReport {
@@ -787,26 +770,8 @@ export class Engine {
     };
   }
 
-  async list(options: { all?: boolean } = {}): Promise<ContainerSummary[]> {
-    const rows = await this.db.container.findMany({ orderBy: { createdAt: "desc" } });
-    return rows
-      .map((row) => ({
-        id: row.id,
-        name: row.name,
-        image: row.image,
-        command: JSON.parse(row.command) as string[],
-        state: row.state !== "exited" && !isLive(row) ? "dead" : row.state,
-        pid: row.pid,
-        ip: row.ip,
-        hostname: row.hostname,
-        exitCode: row.exitCode,
-        oomKilled: row.oomKilled,
-        autoRemove: row.autoRemove,
-        createdAt: row.createdAt,
-        startedAt: row.startedAt,
-        endedAt: row.endedAt,
-      }))
-      .filter((c) => options.all || c.state === "running" || c.state === "created");
+  list(options: ListOptions = {}): Promise<ContainerSummary[]> {
+    return listContainers(this.db, options);
   }
 
   /** A container by id, unique id prefix or name. */
@@ -956,4 +921,4 @@ async function exitCodeLeft(config: Config, id: string): Promise<number | null> 
   return /^\d+\n?$/.test(text) ? Number(text) : null;
 }
 
-export { CONTAINER_ID };
+export { CONTAINER_ID, type ContainerSummary };

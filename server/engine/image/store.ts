@@ -108,11 +108,18 @@ export class ImageStore {
   }
 
   /** Every image, most recently pulled first. */
-  async images(): Promise<ImageRecord[]> {
-    const files = await fs.readdir(this.dir("images"));
-    const records = await Promise.all(
-      files.filter((f) => f.endsWith(".json")).map((f) => readRecord(this.dir("images", f))),
-    );
+  images(): Promise<ImageRecord[]> {
+    return ImageStore.images(this.dataDir);
+  }
+
+  /** Every image in the store of `dataDir`, most recently pulled first, read without opening the store (no check, no tidying): `playground images`. */
+  static async images(dataDir: string): Promise<ImageRecord[]> {
+    const dir = path.join(dataDir, "images");
+    const files = await fs.readdir(dir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return [];
+      throw error;
+    });
+    const records = await Promise.all(files.filter((f) => f.endsWith(".json")).map((f) => readRecord(path.join(dir, f))));
     return records
       .filter((r): r is ImageRecord => r !== undefined)
       .sort((a, b) => b.pulledAt.localeCompare(a.pulledAt));

@@ -5,25 +5,17 @@
 import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { repositoryRoot } from "../../repository.ts";
 import { LockDir } from "../lifecycle/lock.ts";
 
 const run = promisify(execFile);
-const here = path.dirname(fileURLToPath(import.meta.url));
-
 const SOURCES = path.join("server", "engine", "process", "shim");
 
-/**
- * Where the sources are, and where the binary goes (dist/, next to the CLI's
- * bundle: both are built, not kept). This file runs from server/… or, bundled,
- * from dist/: the repository is the nearest directory above with the sources.
- */
+/** Where the sources are, and where the binary goes (dist/, next to the CLI's bundle: both are built, not kept). */
 export function shimPaths(): { sources: string; binary: string } {
-  for (let dir = here; ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, SOURCES))) return { sources: path.join(dir, SOURCES), binary: path.join(dir, "dist", "pg-shim") };
-    if (dir === path.dirname(dir)) throw new Error(`the shim's sources (${SOURCES}) were not found above ${here}`);
-  }
+  const root = repositoryRoot(import.meta.url, SOURCES);
+  return { sources: path.join(root, SOURCES), binary: path.join(root, "dist", "pg-shim") };
 }
 
 let ready: Promise<string> | undefined;
