@@ -33,9 +33,9 @@ function newest(target: string): number {
   return Math.max(stat.mtimeMs, ...fs.readdirSync(target).map((entry) => newest(path.join(target, entry))));
 }
 
-/** The production build (.next), made as `npm start` makes it when it is missing or older than what the pages are built from. */
+/** The production build (out/, a static export), made as `npm start` makes it when it is missing or older than what the pages are built from. */
 function ensurePagesBuilt(): void {
-  const built = newest(path.join(ROOT, ".next", "BUILD_ID"));
+  const built = newest(path.join(ROOT, "out", "index.html"));
   const sources = ["app", "public", "server/common/protocol.ts", "next.config.mjs", "package-lock.json"];
   if (built > 0 && sources.every((source) => newest(path.join(ROOT, source)) < built)) return;
   log("building the pages (next build)");

@@ -4,7 +4,8 @@ set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 need_root start
 install_requirements engine
-if [ ! -f .next/BUILD_ID ] || [ -n "$(find app package-lock.json next.config.mjs -newer .next/BUILD_ID -print -quit)" ]; then
+# The pages are a static export (next.config.mjs): built again when what they are made of is newer.
+if [ ! -f out/index.html ] || [ -n "$(find app server/common package-lock.json next.config.mjs -newer out/index.html -print -quit)" ]; then
   npx --no-install next build
 fi
 exec node --import tsx server/main.ts

@@ -78,6 +78,9 @@ const schema = z.object({
   // "0" serves only the HTTP API and socket.io, without the Next.js pages:
   // the server-level tests use it so they need no `next build`.
   PLAYGROUND_WEB_UI: z.enum(["0", "1"]).default("1"),
+  // Where `next build` put the pages (next.config.mjs: a static export goes to out/ unless this names
+  // another directory of the checkout; the browser tests build their own).
+  PLAYGROUND_NEXT_DIST: z.string().regex(/^\.?[A-Za-z0-9_.-]+$/, "a directory name in the checkout").optional(),
   // What container root may do: "nested" opens user namespaces, mounts and a cgroup subtree
   // inside (build-your-own-container labs); unset: default, or what the room's lesson asks for.
   PLAYGROUND_PROFILE: z.enum(["default", "nested"]).optional(),
@@ -135,6 +138,8 @@ export interface Config {
     lifetimeMs: number;
     /** Serve the Next.js pages (false: API and socket.io only). */
     ui: boolean;
+    /** The directory of the built pages, in the checkout. */
+    pagesDir: string;
     /** End every session when the server stops (otherwise their containers run on, and the next server adopts them). */
     endOnStop: boolean;
     /** Students' files kept between sessions. */
@@ -196,6 +201,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       idleMs: e.PLAYGROUND_IDLE_SECONDS * 1000,
       lifetimeMs: e.PLAYGROUND_LIFETIME_SECONDS * 1000,
       ui: e.PLAYGROUND_WEB_UI === "1",
+      pagesDir: e.PLAYGROUND_NEXT_DIST ?? "out",
       endOnStop: e.PLAYGROUND_END_ON_STOP === "1",
       keepWork: { days: e.PLAYGROUND_KEEP_WORK_DAYS, maxBytes: e.PLAYGROUND_KEEP_WORK_MAX },
       profile: e.PLAYGROUND_PROFILE,

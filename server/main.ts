@@ -34,7 +34,8 @@ import { sameOrigin } from "./web/origin.ts";
 import { MAX_SOCKET_MESSAGE_BYTES, type RoomInfo } from "./common/protocol.ts";
 import { studentNamespace } from "./web/student.ts";
 import { AddressLimits } from "./web/address-limits.ts";
-import { createWebServer, type RequestHandler } from "./web/http-server.ts";
+import { createWebServer } from "./web/http-server.ts";
+import { staticPages } from "./web/static-pages.ts";
 import { RequestGuard } from "./web/request-guard.ts";
 import { loadTokens, type Tokens } from "./web/tokens.ts";
 
@@ -101,7 +102,8 @@ async function main(): Promise<void> {
   const server = createWebServer({
     api: apiHandler({ registry, removeAll: () => pool.suspend(() => engine.removeAll()), purgeWork: () => work.purge(), db: engine.db, tokens, log: log.child({ part: "api" }) }),
     metrics: metricsHandler({ metrics, tokens, metricsToken: config.web.metricsToken, log: log.child({ part: "metrics" }) }),
-    pages: config.web.ui ? await nextHandler(config, log) : undefined,
+    // The pages `npm start` built (next.config.mjs: a static export), as files.
+    pages: config.web.ui ? staticPages(path.join(rootDir, config.web.pagesDir)) : undefined,
     guard,
     tls: config.web.tls,
     log,
@@ -221,22 +223,6 @@ function openClassroom(config: Config, lessons: Lesson[], registry: SessionRegis
   });
   classroom.start(() => registry.live());
   return classroom;
-}
-
-/** Next.js in production mode, serving the build that `npm start` made. */
-async function nextHandler(config: Config, log: Logger): Promise<RequestHandler> {
-  const { default: next } = await import("next");
-  const app = next({ dev: false, dir: rootDir, hostname: config.web.host, port: config.web.port });
-  try {
-    await app.prepare();
-  } catch (error) {
-    throw new Error(
-      `the web pages could not be loaded (${error instanceof Error ? error.message : String(error)}): ` +
-        "build them with `npx next build` (`npm start` does it), or set PLAYGROUND_WEB_UI=0 to serve only the API",
-    );
-  }
-  log.info("web pages ready");
-  return app.getRequestHandler();
 }
 
 /** Fetch (or refresh) the default image without holding up the start. Progress goes to the log, a line a second at most. */

@@ -1,4 +1,4 @@
-// The one HTTP (or HTTPS) server: /metrics and the JSON API first, then the Next.js pages;
+// The one HTTP (or HTTPS) server: /metrics and the JSON API first, then the pages (static-pages.ts);
 // socket.io attaches to it too. Every request must name this server in its
 // Host header (request-guard.ts), and over TLS the browser is told to keep to
 // HTTPS (HSTS).
