@@ -1,5 +1,5 @@
 // A classroom for the benchmarks that start sessions: the real server
-// (tests/fixtures/web-server.ts: `node --import tsx server/main.ts`, API and
+// (tests/fixtures/web-server.ts: `node bin/playground.mjs serve`, API and
 // socket.io, as `npm start` runs it) with the test registry as its mirror and
 // Alpine as the room's image, an instructor's socket that follows the warm
 // pool, and the one measurement these benchmarks share: from opening a

@@ -170,6 +170,7 @@ if (!bundleIsFresh()) await rebuild();
 // Prisma's query compiler (WebAssembly) compiles a few dozen queries per
 // command: V8's optimizing tier compiling its hot functions again, in the
 // background, is work a short-lived process never gets back (~50 ms of CPU
-// per command that opens the record, measured).
-v8.setFlagsFromString("--liftoff-only");
+// per command that opens the record, measured). The server lives long and
+// keeps the optimizing tier.
+if (process.argv[2] !== "serve") v8.setFlagsFromString("--liftoff-only");
 await import(entry);

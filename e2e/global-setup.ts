@@ -1,6 +1,6 @@
 // Runs once before the browser tests: a real registry holding Alpine 3.20.3
 // as library/alpine:latest, a production build of the pages (when the sources
-// are newer than it), and the real server (`node --import tsx server/main.ts`)
+// are newer than it), and the real server (`node bin/playground.mjs serve`, as `npm start` runs it)
 // on a free loopback port, with its own temp data dir and known tokens. The
 // specs find it all through PLAYGROUND_E2E_* variables (see e2e/server.ts).
 // The returned function is the teardown: it stops the server (SIGTERM, which
@@ -155,7 +155,7 @@ export default async function globalSetup() {
       PLAYGROUND_WARM_POOL: "2",
     };
     const log = fs.openSync(logFile, "a");
-    server = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], {
+    server = spawn(process.execPath, ["bin/playground.mjs", "serve"], {
       cwd: root,
       env: { ...process.env, ...serverEnv, NODE_ENV: "production" },
       stdio: ["ignore", log, log],

@@ -8,4 +8,4 @@ install_requirements engine
 if [ ! -f out/index.html ] || [ -n "$(find app server/common package-lock.json next.config.mjs -newer out/index.html -print -quit)" ]; then
   npx --no-install next build
 fi
-exec node --import tsx server/main.ts
+exec node bin/playground.mjs serve

@@ -12,6 +12,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run(args
   ps: { summary: "ps [-a]               list running containers (-a: every one)", load: () => import("./commands/ps.ts") },
   rm: { summary: "rm [ID|NAME...]       remove containers; alone: every container and leftover", load: () => import("./commands/rm.ts") },
   doctor: { summary: "doctor [--leaks]      check the host; --leaks: list what the playground left behind", load: () => import("./commands/doctor.ts") },
+  serve: { summary: "serve                 run the web playground (what sudo npm start runs)", load: () => import("./commands/serve.ts") },
 };
 
 function usage(): string {

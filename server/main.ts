@@ -11,10 +11,10 @@
 // itself). PLAYGROUND_END_ON_STOP=1 ends every session instead and leaves
 // nothing of the playground behind.
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import { Server } from "socket.io";
 import { loadConfig, type Config } from "./config.ts";
+import { repositoryRoot } from "./repository.ts";
 import { createLogger } from "./log.ts";
 import { Engine } from "./engine/engine.ts";
 import { RealHost } from "./engine/host.ts";
@@ -39,7 +39,8 @@ import { staticPages } from "./web/static-pages.ts";
 import { RequestGuard } from "./web/request-guard.ts";
 import { loadTokens, type Tokens } from "./web/tokens.ts";
 
-const rootDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+/** The checkout: the lessons and the built pages are there (this file runs from server/ or from the CLI's bundle). */
+const rootDir = repositoryRoot(import.meta.url, "package.json");
 
 async function main(): Promise<void> {
   const config = loadConfig();

@@ -1,11 +1,11 @@
 // The Alpine root file systems the repository carries (images/alpine/): the
 // image a classroom gets when no registry can be reached, and the tests' own.
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { repositoryRoot } from "../../repository.ts";
 
 export const BUNDLED_ALPINE_VERSION = "3.20.3";
 
-const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../images/alpine");
+const dir = path.join(repositoryRoot(import.meta.url, "images/alpine"), "images/alpine");
 
 /** Alpine's architecture names, and the sha256 of each tarball as the repository carries it. */
 const TARBALLS = {
