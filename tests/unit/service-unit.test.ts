@@ -35,7 +35,7 @@ describe("the systemd unit", () => {
     expect(value("Restart")).toEqual(["on-failure"]);
     // start.sh ends with `exec node …`: the server, not a wrapper, gets the signal.
     expect(value("ExecStart")).toEqual(["/bin/bash scripts/start.sh"]);
-    expect(fs.readFileSync(path.join(ROOT, "scripts", "start.sh"), "utf8")).toMatch(/^exec node --import tsx server\/main\.ts$/m);
+    expect(fs.readFileSync(path.join(ROOT, "scripts", "start.sh"), "utf8")).toMatch(/^exec node bin\/playground\.mjs serve$/m);
   });
 
   it("sets only settings the server knows, with values it accepts", () => {
