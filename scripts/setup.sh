@@ -27,8 +27,10 @@ apt_install() {
 
 # What the engine itself runs: util-linux (unshare, nsenter, mount), iproute2,
 # iptables, e2fsprogs (mkfs.ext4 for the writable layer's size cap), attr
-# (setfattr: marks opaque directories in unpacked layers for overlayfs).
-apt_install util-linux iproute2 iptables nftables e2fsprogs mount procps attr gcc libc6-dev
+# (setfattr: marks opaque directories in unpacked layers for overlayfs),
+# busybox-static (the program lesson checks and file transfers run inside
+# containers, from the host: server/engine/process/enter-program.ts).
+apt_install util-linux iproute2 iptables nftables e2fsprogs mount procps attr gcc libc6-dev busybox-static
 
 stamp=node_modules/.playground-lock
 if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
