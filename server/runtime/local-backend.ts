@@ -1,6 +1,7 @@
 // The local engine as a ContainerBackend: each session's container is made
 // by this host's engine, supervised by a shim that outlives the server, and
-// removed when it ends.
+// removed when it ends. Programs run inside it from the host (lesson checks,
+// file transfers) go through the engine's enter primitive.
 import type { Engine, RunningContainer } from "../engine/engine.ts";
 import type { BackendContainer, ContainerBackend, ContainerRequest, ContainerStats } from "./backend.ts";
 import { ShimTerminal } from "./shim-terminal.ts";
@@ -20,12 +21,12 @@ export class LocalBackend implements ContainerBackend {
       keepWork: request.work?.keepTo,
       onPullProgress: request.onProgress && pullProgressLines(request.onProgress),
     });
-    return asBackendContainer(container);
+    return this.asBackendContainer(container);
   }
 
   async adopt(id: string, work?: ContainerRequest["work"]): Promise<BackendContainer | undefined> {
     const container = await this.engine.adopt(id, { keepWork: work?.keepTo });
-    return container && asBackendContainer(container);
+    return container && this.asBackendContainer(container);
   }
 
   sweep(live: Set<string>): Promise<string[]> {
@@ -35,20 +36,24 @@ export class LocalBackend implements ContainerBackend {
   stats(id: string): Promise<ContainerStats> {
     return this.engine.stats(id);
   }
-}
 
-function asBackendContainer(c: RunningContainer): BackendContainer {
-  return {
-    id: c.id,
-    image: c.image,
-    hostname: c.hostname,
-    ip: c.ip,
-    steps: c.steps,
-    terminal: new ShimTerminal(c.shim.connection),
-    exited: c.exited,
-    stop: c.stop,
-    detach: c.detach,
-  };
+  private asBackendContainer(c: RunningContainer): BackendContainer {
+    const engine = this.engine;
+    return {
+      id: c.id,
+      image: c.image,
+      hostname: c.hostname,
+      ip: c.ip,
+      steps: c.steps,
+      terminal: new ShimTerminal(c.shim.connection),
+      exited: c.exited,
+      stop: c.stop,
+      detach: c.detach,
+      exec: (options) => engine.enter(c.id, options),
+      spawn: (request) => engine.spawnIn(c.id, request),
+      listeningPorts: () => engine.listeningPorts(c.id),
+    };
+  }
 }
 
 /**

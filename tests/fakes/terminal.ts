@@ -66,5 +66,12 @@ export function fakeContainer(terminal = new FakeTerminal()): BackendContainer &
     exited: new Promise(() => {}),
     stop: async () => terminal.exit(),
     detach: () => {},
+    exec: async () => {
+      throw new Error("fakeContainer: nothing runs in a fake container");
+    },
+    spawn: async () => {
+      throw new Error("fakeContainer: nothing runs in a fake container");
+    },
+    listeningPorts: async () => [],
   };
 }
