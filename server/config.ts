@@ -43,6 +43,8 @@ const schema = z.object({
   PLAYGROUND_DNS: csv.pipe(z.array(z.ipv4({ message: "expected IPv4 addresses" }))).default([]),
   // 0 picks any free port (the tests do); the log's "listening" line says which.
   PLAYGROUND_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  // The largest file a student may upload into their container, or download from it.
+  PLAYGROUND_UPLOAD_MAX: sizeText(1, "the upload limit").default(64 * 1024 ** 2),
   PLAYGROUND_HOST: z.string().default("0.0.0.0"),
   PLAYGROUND_IMAGE: z.string().default("alpine:latest"),
   PLAYGROUND_INSTRUCTOR_TOKEN: z.string().min(8).optional(),
@@ -113,6 +115,8 @@ export interface Config {
     endOnStop: boolean;
     /** Students' files kept between sessions. */
     keepWork: { days: number; maxBytes: number };
+    /** The largest file a student may upload or download. */
+    fileMaxBytes: number;
   };
   logLevel: string;
   /** Tests only: where to crash on purpose (engine/lifecycle/failpoints.ts). */
@@ -161,6 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ui: e.PLAYGROUND_WEB_UI === "1",
       endOnStop: e.PLAYGROUND_END_ON_STOP === "1",
       keepWork: { days: e.PLAYGROUND_KEEP_WORK_DAYS, maxBytes: e.PLAYGROUND_KEEP_WORK_MAX },
+      fileMaxBytes: e.PLAYGROUND_UPLOAD_MAX,
     },
     logLevel: e.PLAYGROUND_LOG_LEVEL,
     failpoint: e.PLAYGROUND_FAILPOINT,

@@ -4,6 +4,8 @@
 //                                           ?purge=1 also deletes the work students kept
 //   GET  /api/sessions      (instructor or admin token)  the session list
 //   GET  /api/health        (no token)     server, database and kernel prerequisites
+//   POST /api/files/upload, GET /api/files/download  (the student's session cookie)
+//                                           files into and out of their container (files-api.ts)
 // Tokens come as `Authorization: Bearer …`. A missing or wrong token is a 401
 // and nothing is done. Anything else under /api/ is a 404 here, never a page.
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -11,6 +13,7 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import type { Db } from "../db.ts";
 import type { SessionRegistry } from "../sessions/registry.ts";
+import { handleFiles } from "./files-api.ts";
 import { checkHealth } from "./health.ts";
 import { HttpError, readJsonBody, sendJson } from "./http-json.ts";
 import { bearerToken, roleOf, type Role, type Tokens } from "./tokens.ts";
@@ -32,6 +35,8 @@ export interface ApiDeps {
   purgeWork(): Promise<number>;
   db: Db;
   tokens: Tokens;
+  /** The largest file a student may upload or download. */
+  fileMaxBytes: number;
   log: Logger;
 }
 
@@ -55,6 +60,7 @@ export function apiHandler(deps: ApiDeps): (req: IncomingMessage, res: ServerRes
 
 async function route(deps: ApiDeps, url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = url.pathname;
+  if (path.startsWith("/api/files/")) return handleFiles({ registry: deps.registry, maxBytes: deps.fileMaxBytes, log: deps.log }, url, req, res);
   switch (path) {
     case "/api/health": {
       allowMethod(req, "GET");

@@ -219,6 +219,13 @@ describe("limits and failures", () => {
     await waitFor("nothing entered left running", async () => (hostPidsRunning(["sleep", "4714"]).length + hostPidsRunning(["sleep", "4715"]).length === 0 ? true : undefined), 5000);
   });
 
+  it("holds the files it writes to the size limit it is given", async () => {
+    const r = await engine.enter(container.id, { argv: ["sh", "-c", "head -c 5000 /dev/zero > /tmp/capped; echo $?; wc -c < /tmp/capped"], maxFileBytes: 1000, timeoutMs: 10_000 });
+    const [status, size] = r.stdout.trim().split("\n").map(Number);
+    expect(status).not.toBe(0);
+    expect(size).toBe(1000);
+  });
+
   it("ends what the program left behind when it exits", async () => {
     const r = await engine.enter(container.id, { argv: ["sh", "-c", "sleep 4716 >/dev/null 2>&1 & echo started"], timeoutMs: 10_000 });
     expect(r).toMatchObject({ code: 0, stdout: "started\n" });
