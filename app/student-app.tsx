@@ -1,11 +1,12 @@
 "use client";
 // The student page: a start form, then a full-window terminal attached to a
-// shell in the student's own container, relayed over socket.io.
+// shell in the student's own container, relayed over socket.io; above it,
+// file transfers (a file dropped on the terminal is uploaded too).
 //
 // The session belongs to the browser (a cookie), not to this page: on every
 // (re)connect the server says which session this browser has, and replays the
 // recent output, so a reload or a dropped network lands back in the same shell.
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useRef, useState, type DragEvent } from "react";
 import type { Socket } from "socket.io-client";
 import {
   MAX_INPUT_BYTES,
@@ -16,11 +17,13 @@ import {
   type StudentServerEvents,
 } from "../server/common/protocol.ts";
 import { BuildSteps } from "./components/build-steps.tsx";
+import { FileTransfer } from "./components/file-transfer.tsx";
 import { StartForm, type StartChoice } from "./components/start-form.tsx";
 import { StatusBar } from "./components/status-bar.tsx";
 import { TerminalView } from "./components/terminal-view.tsx";
 import { AckBatcher, splitInput } from "./lib/flow-control.ts";
 import type { OpenTerminal } from "./lib/terminal.ts";
+import { useTransfers } from "./lib/use-transfers.ts";
 
 type StudentSocket = Socket<StudentServerEvents, StudentClientEvents>;
 
@@ -56,6 +59,10 @@ export function StudentApp() {
   const [showSteps, setShowSteps] = useState(false);
   const [codeState, setCodeState] = useState<"needed" | "wrong">();
   const [kept, setKept] = useState<KeptWork[]>([]);
+  const [fileMaxBytes, setFileMaxBytes] = useState(0);
+  const transfers = useTransfers(fileMaxBytes);
+  /** A file is being dragged over the terminal. */
+  const [dropping, setDropping] = useState(false);
 
   // Socket handlers are registered once, so they read the current state from refs.
   const phaseRef = useRef<Phase>("connecting");
@@ -181,6 +188,7 @@ export function StudentApp() {
         if (state === "wrong") localStorage.removeItem(CODE_KEY);
       });
       s.on("kept", (work) => setKept(work));
+      s.on("settings", (settings) => setFileMaxBytes(settings.fileMaxBytes));
       s.on("progress", (line) => {
         // A reload while the container is still starting: show its progress.
         if (phaseRef.current === "connecting") go("starting");
@@ -239,6 +247,23 @@ export function StudentApp() {
 
   const end = useCallback(() => socketRef.current?.emit("end"), []);
 
+  const dragOver = useCallback((event: DragEvent) => {
+    if (phaseRef.current !== "running" || !event.dataTransfer.types.includes("Files")) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "copy";
+    setDropping(true);
+  }, []);
+  const { upload } = transfers;
+  const drop = useCallback(
+    (event: DragEvent) => {
+      setDropping(false);
+      if (phaseRef.current !== "running" || event.dataTransfer.files.length === 0) return;
+      event.preventDefault();
+      for (const file of Array.from(event.dataTransfer.files)) upload(file);
+    },
+    [upload],
+  );
+
   const openSteps = useCallback(() => setShowSteps(true), []);
   const closeSteps = useCallback(() => {
     setShowSteps(false);
@@ -270,7 +295,13 @@ export function StudentApp() {
           </button>
         </div>
       )}
-      <div className="terminal-area">
+      {phase === "running" && (
+        <div className="tools-bar">
+          <FileTransfer state={transfers.state} busy={transfers.busy} onUpload={transfers.upload} onDownload={transfers.download} onDismiss={transfers.dismiss} />
+        </div>
+      )}
+      <div className="terminal-area" onDragOver={dragOver} onDragLeave={() => setDropping(false)} onDrop={drop}>
+        {dropping && <div className="drop-hint">Drop to upload into your terminal&apos;s working directory</div>}
         <TerminalView
           key={terminalKey}
           readOnly={phase !== "running" && phase !== "starting"}

@@ -82,6 +82,7 @@ async function main(): Promise<void> {
     starts: new AddressLimits(perMinute / 60, burst),
     guesses: new AddressLimits(1 / 6, 10),
     guard,
+    settings: { fileMaxBytes: config.web.fileMaxBytes },
   });
   const room: RoomInfo = { joinCode: tokens.joinCode, image: config.web.image };
   const instructors = instructorNamespace(io, registry, tokens, log.child({ part: "instructor" }), () => room);

@@ -84,8 +84,16 @@ export interface SessionRow {
   attached: boolean;
 }
 
+/** What a student's page needs to know of the room's settings. */
+export interface StudentSettings {
+  /** The largest file that can be uploaded into the container or downloaded from it. */
+  fileMaxBytes: number;
+}
+
 /** Student namespace "/": events the server emits. */
 export interface StudentServerEvents {
+  /** Sent on connect. */
+  settings: (settings: StudentSettings) => void;
   /**
    * Sent on connect: the running session this browser already has (its recent
    * output follows as `output`), or null. While the browser's session is still

@@ -19,6 +19,7 @@ import {
   StartRequest,
   type StudentClientEvents,
   type StudentServerEvents,
+  type StudentSettings,
 } from "../common/protocol.ts";
 import { queuedPackets } from "./backlog.ts";
 import { RateLimit, throttledRefusal } from "./rate-limit.ts";
@@ -48,6 +49,8 @@ export interface RoomDoor {
   /** Wrong join codes per client address: guessing is slow. */
   guesses: AddressLimits;
   guard: RequestGuard;
+  /** Told to every page on connect. */
+  settings: StudentSettings;
 }
 
 export function studentNamespace(io: Server, registry: SessionRegistry, log: Logger, cookieMaxAgeSeconds: number, door: RoomDoor): Namespace {
@@ -110,6 +113,7 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
     return false;
   };
 
+  socket.emit("settings", door.settings);
   const existing = registry.forCookie(secret);
   if (existing) {
     session = existing;
