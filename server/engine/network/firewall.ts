@@ -5,7 +5,9 @@
 //
 //   table inet playground      what crosses the host
 //     input        everything from the bridge to the host itself is dropped:
-//                  containers need nothing of the host (its web server, sshd)
+//                  containers need nothing of the host (its web server, sshd);
+//                  only replies to connections the host opened come back
+//                  (the port preview reaches a container's server)
 //     forward      containers may not talk to each other through the host;
 //                  from outside, only replies come in; out, the egress policy
 //                  (egress.ts): DNS to the containers' resolvers, the allowed
@@ -71,6 +73,7 @@ export function firewallRuleset(plan: FirewallPlan): string {
     `  }`,
     `  chain input {`,
     `    type filter hook input priority filter; policy accept;`,
+    `    iifname ${br} ct state established,related accept comment "replies to the host's own connections (port preview)"`,
     `    iifname ${br} drop comment "nothing of the host itself"`,
     `  }`,
     `  chain forward {`,
