@@ -1,7 +1,8 @@
 // The playground server, started by `sudo npm start`. The composition root:
 //   settings → engine (which opens the record and applies its migrations)
 //   → reconcile the record with the kernel → sessions → one HTTP server that
-//   serves the JSON API, the Next.js pages and socket.io on the same port.
+//   serves the JSON API, the Next.js pages and socket.io on the same port,
+//   and a second one for port previews on a port (an origin) of their own.
 // The default image is pulled in the background so the first student does not
 // wait for it.
 //
@@ -10,6 +11,7 @@
 // them, so an upgrade or a restart costs students nothing (a page reconnects by
 // itself). PLAYGROUND_END_ON_STOP=1 ends every session instead and leaves
 // nothing of the playground behind.
+import type { Server as HttpServer } from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { pino, type Logger } from "pino";
@@ -27,6 +29,10 @@ import { MAX_SOCKET_MESSAGE_BYTES, type RoomInfo } from "./common/protocol.ts";
 import { studentNamespace } from "./web/student.ts";
 import { AddressLimits } from "./web/address-limits.ts";
 import { createWebServer, type RequestHandler } from "./web/http-server.ts";
+import { PreviewEntry } from "./web/preview-entry.ts";
+import { PreviewGrants } from "./web/preview-grants.ts";
+import { PreviewProxy } from "./web/preview-proxy.ts";
+import { createPreviewServer } from "./web/preview-server.ts";
 import { RequestGuard } from "./web/request-guard.ts";
 import { loadTokens, type Tokens } from "./web/tokens.ts";
 
@@ -58,8 +64,13 @@ async function main(): Promise<void> {
   const stopExpiry = expireKeptWork(work, log.child({ part: "work" }));
 
   const guard = new RequestGuard({ allowedHosts: config.web.allowedHosts, trustProxy: config.web.trustProxy, tls: config.web.tls !== undefined });
+  // Port previews: served by a listener of their own, entered through the main one (web/preview-proxy.ts says why).
+  const grants = new PreviewGrants();
+  const previewServer = createPreviewServer({ proxy: new PreviewProxy(registry, grants, guard, log.child({ part: "preview" })), guard, tls: config.web.tls, log });
+  const preview = new PreviewEntry(registry, grants, guard, () => portOf(previewServer, config.web.previewPort));
+  const api = apiHandler({ registry, removeAll: () => engine.removeAll(), purgeWork: () => work.purge(), db: engine.db, tokens, fileMaxBytes: config.web.fileMaxBytes, preview, log: log.child({ part: "api" }) });
   const server = createWebServer({
-    api: apiHandler({ registry, removeAll: () => engine.removeAll(), purgeWork: () => work.purge(), db: engine.db, tokens, fileMaxBytes: config.web.fileMaxBytes, log: log.child({ part: "api" }) }),
+    routes: [api, (req, res) => preview.handle(req, res)],
     pages: config.web.ui ? await nextHandler(config, log) : undefined,
     guard,
     tls: config.web.tls,
@@ -87,13 +98,15 @@ async function main(): Promise<void> {
   const room: RoomInfo = { joinCode: tokens.joinCode, image: config.web.image };
   const instructors = instructorNamespace(io, registry, tokens, log.child({ part: "instructor" }), () => room);
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(config.web.port, config.web.host, () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === "object" && address ? address.port : config.web.port;
-  log.info({ port, host: config.web.host, tls: config.web.tls !== undefined, ui: config.web.ui, maxSessions: config.web.maxSessions }, "listening");
+  for (const [listening, port] of [[server, config.web.port], [previewServer, config.web.previewPort]] as const) {
+    await new Promise<void>((resolve, reject) => {
+      listening.once("error", reject);
+      listening.listen(port, config.web.host, () => resolve());
+    });
+  }
+  const port = portOf(server, config.web.port);
+  const previewPort = portOf(previewServer, config.web.previewPort);
+  log.info({ port, previewPort, host: config.web.host, tls: config.web.tls !== undefined, ui: config.web.ui, maxSessions: config.web.maxSessions }, "listening");
 
   pullDefaultImage(engine, config.web.image, log.child({ part: "pull" }));
 
@@ -108,6 +121,8 @@ async function main(): Promise<void> {
     stopExpiry();
     instructors.stop();
     server.close();
+    previewServer.close();
+    previewServer.closeAllConnections();
     let failed = 0;
     if (config.web.endOnStop) {
       log.info({ signal, sessions: registry.live().length }, "stopping: ending every session (PLAYGROUND_END_ON_STOP=1)");
@@ -135,6 +150,12 @@ async function main(): Promise<void> {
       });
     });
   }
+}
+
+/** The port a server listens on (the configured one until it does). */
+function portOf(server: HttpServer, configured: number): number {
+  const address = server.address();
+  return typeof address === "object" && address ? address.port : configured;
 }
 
 function limitsOf(config: Config) {

@@ -81,7 +81,18 @@ export interface SessionRow {
   memoryBytes?: number;
   pids?: number;
   ip?: string;
+  /** Ports the container listens on that a preview can reach. */
+  ports?: number[];
   attached: boolean;
+}
+
+/** A TCP port the student's container listens on. */
+export interface PortInfo {
+  port: number;
+  /** The addresses it listens on ("0.0.0.0", "127.0.0.1", "::"). */
+  addresses: string[];
+  /** Reachable through the preview (not bound to loopback only). */
+  reachable: boolean;
 }
 
 /** What a student's page needs to know of the room's settings. */
@@ -112,6 +123,8 @@ export interface StudentServerEvents {
   kept: (work: KeptWork[]) => void;
   /** The room needs a join code (on connect), or the one sent was wrong. */
   joinCode: (state: "needed" | "wrong") => void;
+  /** The ports the container listens on, in answer to `ports` (each a preview at /preview/<session id>/<port>/). */
+  ports: (ports: PortInfo[]) => void;
 }
 
 /** Student namespace "/": events the browser emits. */
@@ -122,6 +135,8 @@ export interface StudentClientEvents {
   ack: (chars: number) => void;
   /** The student ends their own session (their files are kept, when work is kept). */
   end: () => void;
+  /** Which ports the container listens on now: answered with `ports`. */
+  ports: () => void;
 }
 
 /** What the instructor page shows of the room itself. */

@@ -6,6 +6,9 @@
 //   GET  /api/health        (no token)     server, database and kernel prerequisites
 //   POST /api/files/upload, GET /api/files/download  (the student's session cookie)
 //                                           files into and out of their container (files-api.ts)
+//   POST /api/preview       (instructor or admin token)  {session, port}: the address
+//                                           of that port's preview, with a grant good for
+//                                           a minute (preview-entry.ts)
 // Tokens come as `Authorization: Bearer …`. A missing or wrong token is a 401
 // and nothing is done. Anything else under /api/ is a 404 here, never a page.
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -14,13 +17,18 @@ import { z } from "zod";
 import type { Db } from "../db.ts";
 import type { SessionRegistry } from "../sessions/registry.ts";
 import { handleFiles } from "./files-api.ts";
+import type { PreviewEntry } from "./preview-entry.ts";
 import { checkHealth } from "./health.ts";
 import { HttpError, readJsonBody, sendJson } from "./http-json.ts";
 import { bearerToken, roleOf, type Role, type Tokens } from "./tokens.ts";
 import { firstIssue } from "../common/validation.ts";
+import { SessionId } from "../common/protocol.ts";
 
 /** No route takes more than a small JSON object. */
 const BODY_LIMIT = 4 * 1024;
+
+/** A port preview the instructor opens. */
+const PreviewRequest = z.object({ session: SessionId, port: z.number().int().min(1).max(65535) }).strict();
 
 /** The reset takes no options today; an empty body or `{}` is all it accepts. */
 const ResetRequest = z.object({}).strict().optional();
@@ -37,6 +45,7 @@ export interface ApiDeps {
   tokens: Tokens;
   /** The largest file a student may upload or download. */
   fileMaxBytes: number;
+  preview: PreviewEntry;
   log: Logger;
 }
 
@@ -86,6 +95,15 @@ async function route(deps: ApiDeps, url: URL, req: IncomingMessage, res: ServerR
       const workPurged = purge ? await deps.purgeWork() : 0;
       deps.log.warn({ sessionsEnded, removed, workPurged }, "admin reset done");
       return sendJson(res, 200, { ok: true, sessionsEnded, removed, workPurged });
+    }
+    case "/api/preview": {
+      allowMethod(req, "POST");
+      requireRole(req, deps.tokens, "instructor");
+      const parsed = PreviewRequest.safeParse(await readJsonBody(req, BODY_LIMIT));
+      if (!parsed.success) throw new HttpError(400, `invalid request: ${firstIssue(parsed.error)}`);
+      const session = deps.registry.get(parsed.data.session);
+      if (!session || session.state !== "running") throw new HttpError(404, "no such running session");
+      return sendJson(res, 200, { url: deps.preview.link(req, session.id, parsed.data.port) });
     }
     default:
       throw new HttpError(404, `no such API route: ${path}`);

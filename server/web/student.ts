@@ -106,6 +106,7 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
     input: new RateLimit(200, 400),
     resize: new RateLimit(10, 20),
     start: new RateLimit(0.5, 3),
+    ports: new RateLimit(2, 10),
   };
   const allowed = (kind: keyof typeof limits) => {
     if (limits.any.take() && (kind === "any" || limits[kind].take())) return true;
@@ -200,7 +201,17 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
     registry.end(session, END_BY_STUDENT).catch((error) => log.error({ session: session?.id, err: String(error) }, "ending a session failed"));
   });
 
-  const known = new Set(["start", "input", "resize", "ack", "end"]);
+  socket.on("ports", () => {
+    if (!allowed("ports")) return;
+    const container = session?.state === "running" ? session.container : undefined;
+    if (!container) return socket.emit("ports", []);
+    container.listeningPorts().then(
+      (ports) => socket.emit("ports", ports),
+      () => socket.emit("ports", []),
+    );
+  });
+
+  const known = new Set(["start", "input", "resize", "ack", "end", "ports"]);
   socket.onAny((event: unknown) => {
     if (typeof event === "string" && known.has(event)) return;
     if (allowed("any")) refuse(`unknown message "${String(event).slice(0, 40)}"`);
