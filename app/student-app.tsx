@@ -1,7 +1,8 @@
 "use client";
 // The student page: a start form, then a full-window terminal attached to a
 // shell in the student's own container, relayed over socket.io; above it,
-// file transfers (a file dropped on the terminal is uploaded too).
+// file transfers (a file dropped on the terminal is uploaded too) and the
+// ports the container listens on, as preview links.
 //
 // The session belongs to the browser (a cookie), not to this page: on every
 // (re)connect the server says which session this browser has, and replays the
@@ -12,12 +13,14 @@ import {
   MAX_INPUT_BYTES,
   StartRequest,
   type KeptWork,
+  type PortInfo,
   type SessionInfo,
   type StudentClientEvents,
   type StudentServerEvents,
 } from "../server/common/protocol.ts";
 import { BuildSteps } from "./components/build-steps.tsx";
 import { FileTransfer } from "./components/file-transfer.tsx";
+import { PortsList } from "./components/ports-list.tsx";
 import { StartForm, type StartChoice } from "./components/start-form.tsx";
 import { StatusBar } from "./components/status-bar.tsx";
 import { TerminalView } from "./components/terminal-view.tsx";
@@ -41,6 +44,9 @@ const YELLOW = "\x1b[33m";
 const RESET = "\x1b[0m";
 const HIDE_CURSOR = "\x1b[?25l";
 
+/** How often the page asks which ports the container listens on. */
+const PORTS_EVERY_MS = 5000;
+
 /** Where this browser remembers the room's join code, once typed. */
 const CODE_KEY = "playground.joinCode";
 
@@ -63,6 +69,7 @@ export function StudentApp() {
   const transfers = useTransfers(fileMaxBytes);
   /** A file is being dragged over the terminal. */
   const [dropping, setDropping] = useState(false);
+  const [ports, setPorts] = useState<PortInfo[]>([]);
 
   // Socket handlers are registered once, so they read the current state from refs.
   const phaseRef = useRef<Phase>("connecting");
@@ -189,6 +196,7 @@ export function StudentApp() {
       });
       s.on("kept", (work) => setKept(work));
       s.on("settings", (settings) => setFileMaxBytes(settings.fileMaxBytes));
+      s.on("ports", (list) => setPorts(list));
       s.on("progress", (line) => {
         // A reload while the container is still starting: show its progress.
         if (phaseRef.current === "connecting") go("starting");
@@ -247,6 +255,18 @@ export function StudentApp() {
 
   const end = useCallback(() => socketRef.current?.emit("end"), []);
 
+  const askPorts = useCallback(() => socketRef.current?.connected && socketRef.current.emit("ports"), []);
+  // While the shell runs, the list of ports follows what the container does.
+  useEffect(() => {
+    if (phase !== "running") {
+      setPorts([]);
+      return;
+    }
+    askPorts();
+    const timer = setInterval(askPorts, PORTS_EVERY_MS);
+    return () => clearInterval(timer);
+  }, [phase, askPorts]);
+
   const dragOver = useCallback((event: DragEvent) => {
     if (phaseRef.current !== "running" || !event.dataTransfer.types.includes("Files")) return;
     event.preventDefault();
@@ -298,6 +318,7 @@ export function StudentApp() {
       {phase === "running" && (
         <div className="tools-bar">
           <FileTransfer state={transfers.state} busy={transfers.busy} onUpload={transfers.upload} onDownload={transfers.download} onDismiss={transfers.dismiss} />
+          {info && <PortsList sessionId={info.id} ports={ports} onRefresh={askPorts} />}
         </div>
       )}
       <div className="terminal-area" onDragOver={dragOver} onDragLeave={() => setDropping(false)} onDrop={drop}>
