@@ -1,11 +1,13 @@
 "use client";
 // The student page: a start form, then a full-window terminal attached to a
-// shell in the student's own container, relayed over socket.io.
+// shell in the student's own container, relayed over socket.io; above it,
+// file transfers (a file dropped on the terminal is uploaded too) and the
+// ports the container listens on, as preview links.
 //
 // The session belongs to the browser (a cookie), not to this page: on every
 // (re)connect the server says which session this browser has, and replays the
 // recent output, so a reload or a dropped network lands back in the same shell.
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useRef, useState, type DragEvent } from "react";
 import type { Socket } from "socket.io-client";
 import {
   MAX_INPUT_BYTES,
@@ -13,6 +15,7 @@ import {
   type KeptWork,
   type LessonState,
   type LessonSummary,
+  type PortInfo,
   type SessionInfo,
   type StudentClientEvents,
   type StudentServerEvents,
@@ -20,11 +23,14 @@ import {
 import { BuildSteps } from "./components/build-steps.tsx";
 import { LessonPanel } from "./components/lesson-panel.tsx";
 import { SplitPane } from "./components/split-pane.tsx";
+import { FileTransfer } from "./components/file-transfer.tsx";
+import { PortsList } from "./components/ports-list.tsx";
 import { StartForm, type StartChoice } from "./components/start-form.tsx";
 import { StatusBar } from "./components/status-bar.tsx";
 import { TerminalView } from "./components/terminal-view.tsx";
 import { AckBatcher, splitInput } from "./lib/flow-control.ts";
 import type { OpenTerminal } from "./lib/terminal.ts";
+import { useTransfers } from "./lib/use-transfers.ts";
 
 type StudentSocket = Socket<StudentServerEvents, StudentClientEvents>;
 
@@ -41,6 +47,9 @@ const RED = "\x1b[31m";
 const YELLOW = "\x1b[33m";
 const RESET = "\x1b[0m";
 const HIDE_CURSOR = "\x1b[?25l";
+
+/** How often the page asks which ports the container listens on. */
+const PORTS_EVERY_MS = 5000;
 
 /** Where this browser remembers the room's join code, once typed. */
 const CODE_KEY = "playground.joinCode";
@@ -63,6 +72,11 @@ export function StudentApp() {
   const [lessons, setLessons] = useState<{ list: LessonSummary[]; fixed: boolean }>({ list: [], fixed: false });
   const [lesson, setLesson] = useState<LessonState | null>(null);
   const [lessonOpen, setLessonOpen] = useState(true);
+  const [fileMaxBytes, setFileMaxBytes] = useState(0);
+  const transfers = useTransfers(fileMaxBytes);
+  /** A file is being dragged over the terminal. */
+  const [dropping, setDropping] = useState(false);
+  const [ports, setPorts] = useState<PortInfo[]>([]);
 
   // Socket handlers are registered once, so they read the current state from refs.
   const phaseRef = useRef<Phase>("connecting");
@@ -196,6 +210,8 @@ export function StudentApp() {
       s.on("kept", (work) => setKept(work));
       s.on("lessons", (list, fixed) => setLessons({ list, fixed }));
       s.on("lesson", (state) => setLesson(state));
+      s.on("settings", (settings) => setFileMaxBytes(settings.fileMaxBytes));
+      s.on("ports", (list) => setPorts(list));
       s.on("progress", (line) => {
         // A reload while the container is still starting: show its progress.
         if (phaseRef.current === "connecting") go("starting");
@@ -261,6 +277,35 @@ export function StudentApp() {
     terminalRef.current?.term.focus();
   }, []);
 
+  const askPorts = useCallback(() => socketRef.current?.connected && socketRef.current.emit("ports"), []);
+  // While the shell runs, the list of ports follows what the container does.
+  useEffect(() => {
+    if (phase !== "running") {
+      setPorts([]);
+      return;
+    }
+    askPorts();
+    const timer = setInterval(askPorts, PORTS_EVERY_MS);
+    return () => clearInterval(timer);
+  }, [phase, askPorts]);
+
+  const dragOver = useCallback((event: DragEvent) => {
+    if (phaseRef.current !== "running" || !event.dataTransfer.types.includes("Files")) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "copy";
+    setDropping(true);
+  }, []);
+  const { upload } = transfers;
+  const drop = useCallback(
+    (event: DragEvent) => {
+      setDropping(false);
+      if (phaseRef.current !== "running" || event.dataTransfer.files.length === 0) return;
+      event.preventDefault();
+      for (const file of Array.from(event.dataTransfer.files)) upload(file);
+    },
+    [upload],
+  );
+
   const openSteps = useCallback(() => setShowSteps(true), []);
   const closeSteps = useCallback(() => {
     setShowSteps(false);
@@ -292,6 +337,12 @@ export function StudentApp() {
           </button>
         </div>
       )}
+      {phase === "running" && (
+        <div className="tools-bar">
+          <FileTransfer state={transfers.state} busy={transfers.busy} onUpload={transfers.upload} onDownload={transfers.download} onDismiss={transfers.dismiss} />
+          {info && <PortsList sessionId={info.id} ports={ports} onRefresh={askPorts} />}
+        </div>
+      )}
       <SplitPane
         side={
           phase === "running" && lessonOpen && (lesson || lessons.list.length > 0) ? (
@@ -308,7 +359,8 @@ export function StudentApp() {
         }
         onResized={sendSize}
       >
-        <div className="terminal-area">
+        <div className="terminal-area" onDragOver={dragOver} onDragLeave={() => setDropping(false)} onDrop={drop}>
+          {dropping && <div className="drop-hint">Drop to upload into your terminal&apos;s working directory</div>}
           <TerminalView
             key={terminalKey}
             readOnly={phase !== "running" && phase !== "starting"}

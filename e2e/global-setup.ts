@@ -132,6 +132,8 @@ export default async function globalSetup() {
     buildPages();
 
     const port = await freePort();
+    // The port previews' listener: a free port too (the default, the next one up, may be taken).
+    const previewPort = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const tokens = {
       instructor: `instructor-${crypto.randomBytes(12).toString("hex")}`,
@@ -144,6 +146,7 @@ export default async function globalSetup() {
       PLAYGROUND_INSECURE_REGISTRIES: registry.address,
       PLAYGROUND_HOST: "127.0.0.1",
       PLAYGROUND_PORT: String(port),
+      PLAYGROUND_PREVIEW_PORT: String(previewPort),
       PLAYGROUND_IMAGE: "alpine:latest",
       PLAYGROUND_INSTRUCTOR_TOKEN: tokens.instructor,
       PLAYGROUND_ADMIN_TOKEN: tokens.admin,

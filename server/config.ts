@@ -46,6 +46,10 @@ const schema = z.object({
   PLAYGROUND_DNS: csv.pipe(z.array(z.ipv4({ message: "expected IPv4 addresses" }))).default([]),
   // 0 picks any free port (the tests do); the log's "listening" line says which.
   PLAYGROUND_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  // The port previews' own listener (their own origin); by default the next port after PLAYGROUND_PORT.
+  PLAYGROUND_PREVIEW_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  // The largest file a student may upload into their container, or download from it.
+  PLAYGROUND_UPLOAD_MAX: sizeText(1, "the upload limit").default(64 * 1024 ** 2),
   PLAYGROUND_HOST: z.string().default("0.0.0.0"),
   PLAYGROUND_IMAGE: z.string().default("alpine:latest"),
   PLAYGROUND_INSTRUCTOR_TOKEN: z.string().min(8).optional(),
@@ -115,6 +119,8 @@ export interface Config {
   };
   web: {
     port: number;
+    /** Where port previews are served: a listener, and so an origin, of their own. */
+    previewPort: number;
     host: string;
     image: string;
     instructorToken?: string;
@@ -149,6 +155,8 @@ export interface Config {
     /** The room's lesson for everyone, and a course's own lessons folder. */
     lesson?: string;
     lessonsDir?: string;
+    /** The largest file a student may upload or download. */
+    fileMaxBytes: number;
   };
   logLevel: string;
   /** Tests only: where to crash on purpose (engine/lifecycle/failpoints.ts). */
@@ -181,6 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     web: {
       port: e.PLAYGROUND_PORT,
+      previewPort: previewPort(e.PLAYGROUND_PORT, e.PLAYGROUND_PREVIEW_PORT),
       host: e.PLAYGROUND_HOST,
       image: e.PLAYGROUND_IMAGE,
       instructorToken: e.PLAYGROUND_INSTRUCTOR_TOKEN,
@@ -207,6 +216,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       profile: e.PLAYGROUND_PROFILE,
       lesson: e.PLAYGROUND_LESSON,
       lessonsDir: e.PLAYGROUND_LESSONS_DIR && path.resolve(e.PLAYGROUND_LESSONS_DIR),
+      fileMaxBytes: e.PLAYGROUND_UPLOAD_MAX,
     },
     logLevel: e.PLAYGROUND_LOG_LEVEL,
     failpoint: e.PLAYGROUND_FAILPOINT,
@@ -221,6 +231,14 @@ function parseAllowList(entries: string[]): AllowedDestination[] {
       throw new Error(`invalid setting PLAYGROUND_EGRESS_ALLOW: ${(error as Error).message}`);
     }
   });
+}
+
+/** The preview listener's port: as set, else the main port + 1 (any free port when the main one is). */
+function previewPort(main: number, set: number | undefined): number {
+  const port = set ?? (main === 0 ? 0 : main + 1);
+  if (port !== 0 && port === main) throw new Error("invalid setting PLAYGROUND_PREVIEW_PORT: port previews need a port of their own, not PLAYGROUND_PORT's");
+  if (port > 65535) throw new Error("invalid setting PLAYGROUND_PREVIEW_PORT: PLAYGROUND_PORT + 1 is past 65535: set it");
+  return port;
 }
 
 function tlsSetting(cert: string | undefined, key: string | undefined): { cert: string; key: string } | undefined {

@@ -1,7 +1,8 @@
 // The playground server, started by `sudo npm start`. The composition root:
 //   settings → engine (which opens the record and applies its migrations)
 //   → reconcile the record with the kernel → sessions → one HTTP server that
-//   serves the JSON API, the Next.js pages and socket.io on the same port.
+//   serves the JSON API, the Next.js pages and socket.io on the same port,
+//   and a second one for port previews on a port (an origin) of their own.
 // The default image is pulled in the background so the first student does not
 // wait for it.
 //
@@ -10,6 +11,7 @@
 // them, so an upgrade or a restart costs students nothing (a page reconnects by
 // itself). PLAYGROUND_END_ON_STOP=1 ends every session instead and leaves
 // nothing of the playground behind.
+import type { Server as HttpServer } from "node:http";
 import path from "node:path";
 import type { Logger } from "pino";
 import { Server } from "socket.io";
@@ -34,8 +36,12 @@ import { sameOrigin } from "./web/origin.ts";
 import { MAX_SOCKET_MESSAGE_BYTES, type RoomInfo } from "./common/protocol.ts";
 import { studentNamespace } from "./web/student.ts";
 import { AddressLimits } from "./web/address-limits.ts";
-import { createWebServer } from "./web/http-server.ts";
 import { staticPages } from "./web/static-pages.ts";
+import { createWebServer } from "./web/http-server.ts";
+import { PreviewEntry } from "./web/preview-entry.ts";
+import { PreviewGrants } from "./web/preview-grants.ts";
+import { PreviewProxy } from "./web/preview-proxy.ts";
+import { createPreviewServer } from "./web/preview-server.ts";
 import { RequestGuard } from "./web/request-guard.ts";
 import { loadTokens, type Tokens } from "./web/tokens.ts";
 
@@ -100,9 +106,22 @@ async function main(): Promise<void> {
   metrics.gaugeFrom("playground_pool_target", "How many containers the warm pool aims to hold now", () => [{ labels: {}, value: pool.status().target }]);
 
   const guard = new RequestGuard({ allowedHosts: config.web.allowedHosts, trustProxy: config.web.trustProxy, tls: config.web.tls !== undefined });
+  // Port previews: served by a listener of their own, entered through the main one (web/preview-proxy.ts says why).
+  const grants = new PreviewGrants();
+  const previewServer = createPreviewServer({ proxy: new PreviewProxy(registry, grants, guard, log.child({ part: "preview" })), guard, tls: config.web.tls, log });
+  const preview = new PreviewEntry(registry, grants, guard, () => portOf(previewServer, config.web.previewPort));
+  const api = apiHandler({
+    registry,
+    removeAll: () => pool.suspend(() => engine.removeAll()),
+    purgeWork: () => work.purge(),
+    db: engine.db,
+    tokens,
+    fileMaxBytes: config.web.fileMaxBytes,
+    preview,
+    log: log.child({ part: "api" }),
+  });
   const server = createWebServer({
-    api: apiHandler({ registry, removeAll: () => pool.suspend(() => engine.removeAll()), purgeWork: () => work.purge(), db: engine.db, tokens, log: log.child({ part: "api" }) }),
-    metrics: metricsHandler({ metrics, tokens, metricsToken: config.web.metricsToken, log: log.child({ part: "metrics" }) }),
+    routes: [metricsHandler({ metrics, tokens, metricsToken: config.web.metricsToken, log: log.child({ part: "metrics" }) }), api, (req, res) => preview.handle(req, res)],
     // The pages `npm start` built (next.config.mjs: a static export), as files.
     pages: config.web.ui ? staticPages(path.join(rootDir, config.web.pagesDir)) : undefined,
     guard,
@@ -126,6 +145,7 @@ async function main(): Promise<void> {
     starts: new AddressLimits(perMinute / 60, burst),
     guesses: new AddressLimits(1 / 6, 10),
     guard,
+    settings: { fileMaxBytes: config.web.fileMaxBytes },
   }, classroom);
   const roomInfo = (): RoomInfo => ({
     joinCode: tokens.joinCode,
@@ -138,13 +158,15 @@ async function main(): Promise<void> {
   pool.on("change", () => instructors.roomChanged());
   registry.on("room", () => instructors.roomChanged());
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(config.web.port, config.web.host, () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === "object" && address ? address.port : config.web.port;
-  log.info({ port, host: config.web.host, tls: config.web.tls !== undefined, ui: config.web.ui, maxSessions: config.web.maxSessions }, "listening");
+  for (const [listening, port] of [[server, config.web.port], [previewServer, config.web.previewPort]] as const) {
+    await new Promise<void>((resolve, reject) => {
+      listening.once("error", reject);
+      listening.listen(port, config.web.host, () => resolve());
+    });
+  }
+  const port = portOf(server, config.web.port);
+  const previewPort = portOf(previewServer, config.web.previewPort);
+  log.info({ port, previewPort, host: config.web.host, tls: config.web.tls !== undefined, ui: config.web.ui, maxSessions: config.web.maxSessions }, "listening");
 
   // The pool fills once the image is here (or has failed to come: it then retries by itself).
   void pullDefaultImage(engine, config.web.image, log.child({ part: "pull" })).then(() => pool.start());
@@ -163,6 +185,8 @@ async function main(): Promise<void> {
     server.close();
     // Waiting containers are not sessions: nothing to keep, and they would not survive this process.
     await pool.close();
+    previewServer.close();
+    previewServer.closeAllConnections();
     let failed = 0;
     if (config.web.endOnStop) {
       log.info({ signal, sessions: registry.live().length }, "stopping: ending every session (PLAYGROUND_END_ON_STOP=1)");
@@ -190,6 +214,12 @@ async function main(): Promise<void> {
       });
     });
   }
+}
+
+/** The port a server listens on (the configured one until it does). */
+function portOf(server: HttpServer, configured: number): number {
+  const address = server.address();
+  return typeof address === "object" && address ? address.port : configured;
 }
 
 function limitsOf(config: Config) {

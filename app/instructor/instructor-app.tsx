@@ -1,6 +1,7 @@
 "use client";
 // The instructor page: a live list of every session, a read-only view of the
-// terminal of the one clicked, and a button to end a session.
+// terminal of the one clicked, a button to end a session, and links to what
+// each container serves (its port previews).
 //
 // The token travels in the socket.io handshake (`auth`), never in a URL the
 // server logs; a `?token=` link is accepted once, stored in sessionStorage
@@ -149,6 +150,30 @@ export function InstructorApp() {
     }
   };
 
+  /**
+   * Opens a student's port preview in a new tab. The tab is opened at once
+   * (a tab opened after the request would be taken for a pop-up), cut from
+   * this page (the preview must not reach back to it), then sent to the
+   * address the server answers with: the preview origin, with a grant.
+   */
+  const openPreview = async (row: SessionRow, port: number) => {
+    const tab = window.open("about:blank", "_blank");
+    if (tab) tab.opener = null;
+    try {
+      const res = await fetch("/api/preview", {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) ?? ""}` },
+        body: JSON.stringify({ session: row.id, port }),
+      });
+      const body = (await res.json()) as { url?: string; error?: string };
+      if (!body.url) throw new Error(body.error ?? `the server answered ${res.status}`);
+      if (tab) tab.location.href = body.url;
+    } catch (error) {
+      tab?.close();
+      setFailure(`The preview of port ${port} could not be opened: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  };
+
   const onReady = useCallback((terminal: OpenTerminal) => {
     terminalRef.current = terminal;
     for (const data of queue.current.splice(0)) terminal.term.write(data);
@@ -205,7 +230,7 @@ export function InstructorApp() {
         </section>
       )}
       <section className="list">
-        <SessionTable rows={rows} watched={watched} onWatch={watch} onEnd={end} />
+        <SessionTable rows={rows} watched={watched} onWatch={watch} onEnd={end} onPreview={openPreview} />
       </section>
       {watched && (
         <section className="viewer" data-testid="viewer">

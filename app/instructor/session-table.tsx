@@ -9,12 +9,14 @@ interface Props {
   watched?: string;
   onWatch(id: string): void;
   onEnd(row: SessionRow): void;
+  /** Opens what the session's container serves on `port`. */
+  onPreview(row: SessionRow, port: number): void;
 }
 
 const dash = "—";
 const MAX_ENDED_SHOWN = 100;
 
-export function SessionTable({ rows, watched, onWatch, onEnd }: Props) {
+export function SessionTable({ rows, watched, onWatch, onEnd, onPreview }: Props) {
   const now = useNow();
   const live = rows.filter((row) => row.state !== "ended");
   // Most recently ended first; a long class day need not fill the page.
@@ -38,6 +40,7 @@ export function SessionTable({ rows, watched, onWatch, onEnd }: Props) {
             <th className="num">Memory</th>
             <th className="num">PIDs</th>
             <th>IP</th>
+            <th>Ports</th>
             <th />
           </tr>
         </thead>
@@ -85,6 +88,23 @@ export function SessionTable({ rows, watched, onWatch, onEnd }: Props) {
               <td className="num">{row.pids ?? dash}</td>
               <td>
                 <code>{row.ip ?? dash}</code>
+              </td>
+              <td className="preview-ports">
+                {row.ports?.length
+                  ? row.ports.map((port) => (
+                      <button
+                        key={port}
+                        className="link"
+                        title={`Open what this container serves on port ${port}`}
+                        onClick={(event) => {
+                          event.stopPropagation();
+                          onPreview(row, port);
+                        }}
+                      >
+                        {port}
+                      </button>
+                    ))
+                  : dash}
               </td>
               <td>
                 <button

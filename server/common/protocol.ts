@@ -86,6 +86,8 @@ export interface SessionRow {
   memoryBytes?: number;
   pids?: number;
   ip?: string;
+  /** Ports the container listens on that a preview can reach. */
+  ports?: number[];
   attached: boolean;
   /** Where the student is in the room's lesson. */
   lesson?: LessonPlace;
@@ -131,8 +133,25 @@ export interface LessonPlace {
   since: string;
 }
 
+/** A TCP port the student's container listens on. */
+export interface PortInfo {
+  port: number;
+  /** The addresses it listens on ("0.0.0.0", "127.0.0.1", "::"). */
+  addresses: string[];
+  /** Reachable through the preview (not bound to loopback only). */
+  reachable: boolean;
+}
+
+/** What a student's page needs to know of the room's settings. */
+export interface StudentSettings {
+  /** The largest file that can be uploaded into the container or downloaded from it. */
+  fileMaxBytes: number;
+}
+
 /** Student namespace "/": events the server emits. */
 export interface StudentServerEvents {
+  /** Sent on connect. */
+  settings: (settings: StudentSettings) => void;
   /**
    * Sent on connect: the running session this browser already has (its recent
    * output follows as `output`), or null. While the browser's session is still
@@ -155,6 +174,8 @@ export interface StudentServerEvents {
   lessons: (list: LessonSummary[], fixed: boolean) => void;
   /** The session's lesson and the student's place in it (null: none picked). */
   lesson: (state: LessonState | null) => void;
+  /** The ports the container listens on, in answer to `ports` (each a preview at /preview/<session id>/<port>/). */
+  ports: (ports: PortInfo[]) => void;
 }
 
 /** Student namespace "/": events the browser emits. */
@@ -171,6 +192,8 @@ export interface StudentClientEvents {
   lessonStep: (index: number) => void;
   /** Check the open step now. */
   lessonCheck: () => void;
+  /** Which ports the container listens on now: answered with `ports`. */
+  ports: () => void;
 }
 
 /** What the instructor page shows of the room itself. */

@@ -5,6 +5,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { loadRequirements, REQUIREMENTS_FILE, type Requirement } from "./requirements.ts";
+import { BUSYBOX_SOURCE, isStaticElf } from "./process/enter-program.ts";
 
 export interface Check {
   name: string;
@@ -134,6 +135,21 @@ export function checkEnginePrograms(): Check[] {
   }
 }
 
+/** The static busybox that lesson checks and file transfers run inside containers (process/enter-program.ts). */
+export function checkEnterProgram(): Check {
+  const name = "busybox (static)";
+  const purpose = "runs lesson checks and file transfers inside containers, from the host";
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(BUSYBOX_SOURCE);
+  } catch {
+    return { name, ok: false, detail: `${BUSYBOX_SOURCE} not found (${purpose})`, fix: "apt-get install busybox-static" };
+  }
+  return isStaticElf(bytes)
+    ? { name, ok: true, detail: `${BUSYBOX_SOURCE} (${purpose})` }
+    : { name, ok: false, detail: `${BUSYBOX_SOURCE} is dynamically linked (${purpose})`, fix: "apt-get install busybox-static (it replaces Debian's dynamic busybox)" };
+}
+
 export function hostChecks(): Check[] {
-  return [checkRoot(), checkCgroups(), checkUserNamespaces(), checkOverlayfs(), checkLoopDevices(), ...checkEnginePrograms()];
+  return [checkRoot(), checkCgroups(), checkUserNamespaces(), checkOverlayfs(), checkLoopDevices(), ...checkEnginePrograms(), checkEnterProgram()];
 }

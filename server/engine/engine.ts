@@ -47,11 +47,13 @@ import { vethNames } from "./network/veth.ts";
 import { capabilityMaskBits } from "./process/capabilities.ts";
 import { buildSteps, UNCONFINED_STEP, type SeccompStep } from "./process/launch-plan.ts";
 import { ShimContainer } from "./process/launcher.ts";
-import { processAlive } from "./process/liveness.ts";
+import { processAlive, processInContainerCgroup } from "./process/liveness.ts";
 import { containerEnv, resolveArgv, resolveUser, resolveWorkingDir } from "./process/run-config.ts";
 import { seccompFilterFile } from "./process/seccomp/filter-file.ts";
 import type { ProfileName } from "./process/seccomp/profile.ts";
 import { profileSettings, type ContainerProfile } from "./process/profile.ts";
+import { enterContainer, spawnEntered, type EnteredProcess, type EnterOptions, type EnterResult, type EnterSpec, type EnterTarget } from "./process/enter.ts";
+import { listeningPorts, type ListeningPort } from "./network/listening.ts";
 import { checkRootfsSpec, listRootfsLoopDevices, removeRootfs, rootfsPaths, writableLayerTemplate } from "./rootfs/rootfs.ts";
 import { saveWork, WorkTooLargeError, type SavedWork } from "./rootfs/saved-work.ts";
 import { applyLayer } from "./image/layer.ts";
@@ -59,6 +61,8 @@ import { applyLayer } from "./image/layer.ts";
 export type { Leak } from "./lifecycle/leaks.ts";
 export type { PullProgressEvent } from "./image/pull.ts";
 export type { Step } from "./host.ts";
+export type { EnteredProcess, EnterOptions, EnterResult, EnterSpec } from "./process/enter.ts";
+export type { ListeningPort } from "./network/listening.ts";
 
 export interface RunRequest {
   image: string;
@@ -772,6 +776,36 @@ export class Engine {
 
   list(options: ListOptions = {}): Promise<ContainerSummary[]> {
     return listContainers(this.db, options);
+  }
+
+  /**
+   * What entering a running container takes (process/enter.ts): its first
+   * process, the host ids its root maps to, its cgroups, its filter.
+   */
+  async enterTarget(idOrName: string): Promise<EnterTarget> {
+    const row = await this.find(idOrName);
+    if (row.state !== "running" || !row.pid) throw new EngineError(`container ${row.name} is not running`);
+    // The default filter: what is entered is our own program, which needs nothing a nested profile opens.
+    const seccomp = await this.seccompStep("default");
+    const cgroup = await this.cgroupOf(row.id);
+    return { id: row.id, pid: row.pid, uid: this.config.uidBase, gid: this.config.uidBase, cgroupProcsFiles: cgroup.procsFiles, seccompFile: seccomp.file };
+  }
+
+  /** Runs a program in a running container, from the host, to its end; see process/enter.ts. */
+  async enter(idOrName: string, options: EnterOptions): Promise<EnterResult> {
+    return enterContainer(this.host, await this.enterTarget(idOrName), options);
+  }
+
+  /** Starts a program in a running container and hands over its streams; see process/enter.ts. */
+  async spawnIn(idOrName: string, spec: EnterSpec): Promise<EnteredProcess> {
+    return spawnEntered(this.host, await this.enterTarget(idOrName), spec);
+  }
+
+  /** The TCP ports a running container listens on, read from its network namespace on the host side. */
+  async listeningPorts(idOrName: string): Promise<ListeningPort[]> {
+    const row = await this.find(idOrName);
+    if (row.state !== "running" || !row.pid || !processInContainerCgroup(row.pid, row.id)) throw new EngineError(`container ${row.name} is not running`);
+    return listeningPorts(row.pid);
   }
 
   /** A container by id, unique id prefix or name. */

@@ -4,6 +4,7 @@
 // is one backend (local-backend.ts); a warm pool is another, wrapping it; a
 // Kubernetes backend would be a third (a pod per session, its terminal over
 // the exec API). JupyterHub's Spawner plays the same part for its hub.
+import type { Readable, Writable } from "node:stream";
 import type { Terminal } from "./terminal.ts";
 export type { ContainerFacts } from "../engine/engine.ts";
 import type { ContainerFacts } from "../engine/engine.ts";
@@ -68,6 +69,60 @@ export interface BuildStep {
   ms?: number;
 }
 
+/**
+ * A program to run inside a running container, from outside it: it sees the
+ * container's processes, hostname, network and files (its root is "/"),
+ * with the identity of the container's root user, and nothing the container
+ * runs can change what it runs or what it sees. Lesson checks and file
+ * transfers are made of it. (The local engine: engine/process/enter.ts.)
+ */
+export interface ExecRequest {
+  /** A busybox applet and its arguments (["sh", "-c", "…"], ["cat", "--", "file"]): the backend's own programs, never the container's. */
+  argv: string[];
+  /** Start in the working directory of the student's terminal, or at the container's root (default). */
+  cwd?: "shell" | "/";
+  /** "NAME=value" entries added to a minimal environment. */
+  env?: string[];
+  /** Ended, with all it started, after this long. */
+  timeoutMs: number;
+  /** The largest file it may write. */
+  maxFileBytes?: number;
+}
+
+export interface ExecOptions extends ExecRequest {
+  /** Its stdin (closed after); without it, stdin is empty. */
+  input?: Readable | string | Buffer;
+  /** Output kept of stdout and of stderr, each; the rest is dropped and `truncated` set. */
+  maxOutputBytes?: number;
+}
+
+export interface ExecResult {
+  /** Exit status: 0 on success, 128 + n when signal n ended it (a timeout, or the student killed it). */
+  code: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  truncated: boolean;
+}
+
+/** A program running in the container, its streams handed over (a file transfer). */
+export interface ExecProcess {
+  stdin: Writable;
+  stdout: Readable;
+  stderr: Readable;
+  exited: Promise<{ code: number; timedOut: boolean }>;
+  kill(): void;
+}
+
+/** A TCP port the container listens on. */
+export interface ListeningPort {
+  port: number;
+  /** Its local addresses ("0.0.0.0", "127.0.0.1", "::"). */
+  addresses: string[];
+  /** Reachable at the container's address (not bound to loopback only). */
+  reachable: boolean;
+}
+
 export interface BackendContainer {
   id: string;
   image: string;
@@ -86,6 +141,12 @@ export interface BackendContainer {
   facts(): Promise<ContainerFacts>;
   /** Put it on its session's private network as the session's `instance`-th container (eth1); resolves with its address there. */
   joinSessionNetwork(instance: number): Promise<string>;
+  /** Runs a program in it to its end; rejects when it could not be started (the container is gone). */
+  exec(options: ExecOptions): Promise<ExecResult>;
+  /** Starts a program in it and hands over its streams; rejects when it could not be started. */
+  spawn(request: ExecRequest): Promise<ExecProcess>;
+  /** The TCP ports it listens on, as its network namespace's socket table says. */
+  listeningPorts(): Promise<ListeningPort[]>;
 }
 
 export interface ContainerStats {

@@ -1,6 +1,7 @@
 // The local engine as a ContainerBackend: each session's container is made
 // by this host's engine, supervised by a shim that outlives the server, and
-// removed when it ends.
+// removed when it ends. Programs run inside it from the host (lesson checks,
+// file transfers) go through the engine's enter primitive.
 import type { Engine, RunningContainer } from "../engine/engine.ts";
 import type { BackendContainer, ContainerRequest, ContainerStats, PreparingBackend, RoomSpec, WaitingContainer } from "./backend.ts";
 import { ShimTerminal } from "./shim-terminal.ts";
@@ -80,6 +81,9 @@ function asBackendContainer(engine: Engine, c: RunningContainer): BackendContain
     detach: c.detach,
     facts: () => engine.facts(c.id),
     joinSessionNetwork: (instance) => engine.joinLan(c.id, instance),
+    exec: (options) => engine.enter(c.id, options),
+    spawn: (request) => engine.spawnIn(c.id, request),
+    listeningPorts: () => engine.listeningPorts(c.id),
   };
 }
 

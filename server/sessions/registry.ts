@@ -415,6 +415,7 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
         row.cpuPercent = stats.cpuPercent;
         row.memoryBytes = stats.memoryBytes;
         row.pids = stats.pids;
+        row.ports = (await s.container.listeningPorts()).filter((p) => p.reachable).map((p) => p.port);
       } catch {
         // The container may be ending right now: the row is still worth showing.
       }

@@ -6,6 +6,11 @@
 //                                           (the warm pool is rebuilt to match); GET shows it
 //   GET  /api/sessions      (instructor or admin token)  the session list
 //   GET  /api/health        (no token)     server, database and kernel prerequisites
+//   POST /api/files/upload, GET /api/files/download  (the student's session cookie)
+//                                           files into and out of their container (files-api.ts)
+//   POST /api/preview       (instructor or admin token)  {session, port}: the address
+//                                           of that port's preview, with a grant good for
+//                                           a minute (preview-entry.ts)
 // Tokens come as `Authorization: Bearer …`. A missing or wrong token is a 401
 // and nothing is done. Anything else under /api/ is a 404 here, never a page.
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -13,15 +18,21 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import type { Db } from "../db.ts";
 import type { SessionRegistry } from "../sessions/registry.ts";
+import { handleFiles } from "./files-api.ts";
+import type { PreviewEntry } from "./preview-entry.ts";
 import { checkHealth } from "./health.ts";
 import { HttpError, readJsonBody, sendJson } from "./http-json.ts";
 import { bearerToken, roleOf, type Role, type Tokens } from "./tokens.ts";
 import { firstIssue } from "../common/validation.ts";
 import { Cpus, Memory, PidsLimit } from "../common/limits.ts";
 import { parseReference } from "../engine/image/reference.ts";
+import { SessionId } from "../common/protocol.ts";
 
 /** No route takes more than a small JSON object. */
 const BODY_LIMIT = 4 * 1024;
+
+/** A port preview the instructor opens. */
+const PreviewRequest = z.object({ session: SessionId, port: z.number().int().min(1).max(65535) }).strict();
 
 /** The reset takes no options today; an empty body or `{}` is all it accepts. */
 const ResetRequest = z.object({}).strict().optional();
@@ -56,6 +67,9 @@ export interface ApiDeps {
   purgeWork(): Promise<number>;
   db: Db;
   tokens: Tokens;
+  /** The largest file a student may upload or download. */
+  fileMaxBytes: number;
+  preview: PreviewEntry;
   log: Logger;
 }
 
@@ -79,6 +93,7 @@ export function apiHandler(deps: ApiDeps): (req: IncomingMessage, res: ServerRes
 
 async function route(deps: ApiDeps, url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = url.pathname;
+  if (path.startsWith("/api/files/")) return handleFiles({ registry: deps.registry, maxBytes: deps.fileMaxBytes, log: deps.log }, url, req, res);
   switch (path) {
     case "/api/health": {
       allowMethod(req, "GET");
@@ -128,6 +143,15 @@ async function route(deps: ApiDeps, url: URL, req: IncomingMessage, res: ServerR
       deps.registry.setRoom(room);
       deps.log.warn({ room }, "the room changed: new sessions get this");
       return sendJson(res, 200, room);
+    }
+    case "/api/preview": {
+      allowMethod(req, "POST");
+      requireRole(req, deps.tokens, "instructor");
+      const parsed = PreviewRequest.safeParse(await readJsonBody(req, BODY_LIMIT));
+      if (!parsed.success) throw new HttpError(400, `invalid request: ${firstIssue(parsed.error)}`);
+      const session = deps.registry.get(parsed.data.session);
+      if (!session || session.state !== "running") throw new HttpError(404, "no such running session");
+      return sendJson(res, 200, { url: deps.preview.link(req, session.id, parsed.data.port) });
     }
     default:
       throw new HttpError(404, `no such API route: ${path}`);

@@ -1,7 +1,8 @@
-// The one HTTP (or HTTPS) server: /metrics and the JSON API first, then the pages (static-pages.ts);
-// socket.io attaches to it too. Every request must name this server in its
-// Host header (request-guard.ts), and over TLS the browser is told to keep to
-// HTTPS (HSTS).
+// The main HTTP (or HTTPS) server: /metrics, the JSON API and the way into
+// port previews first, then the pages (static-pages.ts); socket.io attaches to it too. The
+// previews themselves have a listener of their own (preview-server.ts). Every
+// request must name this server in its Host header (request-guard.ts), and
+// over TLS the browser is told to keep to HTTPS (HSTS).
 import fs from "node:fs";
 import http from "node:http";
 import https from "node:https";
@@ -12,10 +13,8 @@ import type { RequestGuard } from "./request-guard.ts";
 export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
 
 export interface WebServerParts {
-  /** Handles the request if it is for /api/ (and says so). */
-  api: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
-  /** Handles the request if it is for /metrics (and says so). */
-  metrics: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+  /** Tried in order, before the pages: each handles the request if it is one of its own (and says so). */
+  routes: ((req: http.IncomingMessage, res: http.ServerResponse) => boolean)[];
   /** The pages, or none (PLAYGROUND_WEB_UI=0). */
   pages?: RequestHandler;
   guard: RequestGuard;
@@ -33,7 +32,7 @@ export function createWebServer(parts: WebServerParts): http.Server {
       return;
     }
     if (parts.tls) res.setHeader("strict-transport-security", HSTS);
-    if (parts.metrics(req, res) || parts.api(req, res)) return;
+    for (const route of parts.routes) if (route(req, res)) return;
     if (!parts.pages) {
       sendJson(res, 404, { error: "the web pages are turned off (PLAYGROUND_WEB_UI=0); only /api/ and socket.io are served" });
       return;
@@ -43,6 +42,11 @@ export function createWebServer(parts: WebServerParts): http.Server {
       if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
     });
   };
-  if (!parts.tls) return http.createServer(handle);
-  return https.createServer({ cert: fs.readFileSync(parts.tls.cert), key: fs.readFileSync(parts.tls.key) }, handle);
+  return listener(parts.tls, handle);
+}
+
+/** An HTTP server, or an HTTPS one with the certificate and key files. */
+export function listener(tls: { cert: string; key: string } | undefined, handle: http.RequestListener): http.Server {
+  if (!tls) return http.createServer(handle);
+  return https.createServer({ cert: fs.readFileSync(tls.cert), key: fs.readFileSync(tls.key) }, handle);
 }

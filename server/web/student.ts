@@ -21,6 +21,7 @@ import {
   StartRequest,
   type StudentClientEvents,
   type StudentServerEvents,
+  type StudentSettings,
 } from "../common/protocol.ts";
 import { queuedPackets } from "./backlog.ts";
 import { RateLimit, throttledRefusal } from "./rate-limit.ts";
@@ -50,6 +51,8 @@ export interface RoomDoor {
   /** Wrong join codes per client address: guessing is slow. */
   guesses: AddressLimits;
   guard: RequestGuard;
+  /** Told to every page on connect. */
+  settings: StudentSettings;
 }
 
 export function studentNamespace(io: Server, registry: SessionRegistry, log: Logger, cookieMaxAgeSeconds: number, door: RoomDoor, classroom: Classroom): Namespace {
@@ -110,6 +113,7 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
     resize: new RateLimit(10, 20),
     start: new RateLimit(0.5, 3),
     lesson: new RateLimit(2, 10),
+    ports: new RateLimit(2, 10),
   };
   const allowed = (kind: keyof typeof limits) => {
     if (limits.any.take() && (kind === "any" || limits[kind].take())) return true;
@@ -204,7 +208,17 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
     registry.end(session, END_BY_STUDENT, "student").catch((error) => log.error({ session: session?.id, err: String(error) }, "ending a session failed"));
   });
 
-  const known = new Set<string>(["start", "input", "resize", "ack", "end", ...LESSON_EVENTS]);
+  socket.on("ports", () => {
+    if (!allowed("ports")) return;
+    const container = session?.state === "running" ? session.container : undefined;
+    if (!container) return socket.emit("ports", []);
+    container.listeningPorts().then(
+      (ports) => socket.emit("ports", ports),
+      () => socket.emit("ports", []),
+    );
+  });
+
+  const known = new Set<string>(["start", "input", "resize", "ack", "end", "ports", ...LESSON_EVENTS]);
   socket.onAny((event: unknown) => {
     if (typeof event === "string" && known.has(event)) return;
     if (allowed("any")) refuse(`unknown message "${String(event).slice(0, 40)}"`);

@@ -86,5 +86,12 @@ export function fakeContainer(terminal = new FakeTerminal()): BackendContainer &
       pidsLimitHits: 0,
     }),
     joinSessionNetwork: async (instance) => `10.254.254.${10 + instance}`,
+    exec: async () => {
+      throw new Error("fakeContainer: nothing runs in a fake container");
+    },
+    spawn: async () => {
+      throw new Error("fakeContainer: nothing runs in a fake container");
+    },
+    listeningPorts: async () => [],
   };
 }

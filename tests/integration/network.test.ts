@@ -7,7 +7,8 @@
 // What a user relies on: the internet answers (HTTP, ping, DNS through a
 // resolver on a private address); the cloud metadata address, private
 // networks and the uplink's own subnet (its router) are refused; one
-// container cannot reach the host or another container, nor send as another;
+// container cannot reach the host or another container, nor send as another
+// (the host may open connections to a container: its replies come back);
 // PLAYGROUND_EGRESS=none and PLAYGROUND_EGRESS_ALLOW do what they say; and
 // the last container out takes the bridge and the firewall with it.
 import { execFile } from "node:child_process";
@@ -109,6 +110,9 @@ describe("the containers' network", () => {
       expect(ps.stdout).toContain("listener");
       const inside = await run("nsenter", [`--net=/proc/${ps.stdout.split("\n").find((l) => l.includes("listener"))!.split(/\s+/)[4]}/ns/net`, "sh", "-c", `echo | busybox nc -w 2 ${listenerIp} 8080`]);
       expect(inside.stdout).toBe("hello\n");
+      // The host itself may open a connection to it (the port preview does): the replies come back.
+      const fromHost = await run("ip", ["netns", "exec", net.hostNs, "sh", "-c", `echo | busybox nc -w 2 ${listenerIp} 8080`]);
+      expect(fromHost.stdout).toBe("hello\n");
     } finally {
       server.kill("SIGTERM");
       await serverExited;

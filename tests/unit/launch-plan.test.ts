@@ -164,7 +164,7 @@ describe("on x86_64 and on aarch64", () => {
     for (const file of fs.readdirSync(shimDir).filter((f) => f.endsWith(".c"))) {
       for (const m of fs.readFileSync(path.join(shimDir, file), "utf8").matchAll(/\bsyscall\(SYS_(\w+)/g)) raw.add(m[1]);
     }
-    expect([...raw].sort()).toEqual(["capset", "close_range", "pivot_root"]);
+    expect([...raw].sort()).toEqual(["capset", "close_range", "execveat", "pivot_root"]);
     for (const name of raw) {
       expect(SYSCALLS.x64, name).toHaveProperty(name);
       expect(SYSCALLS.arm64, name).toHaveProperty(name);

@@ -136,6 +136,9 @@ describe("the firewall's rules", () => {
     expect(rules).toContain('iifname "pg0" ip daddr @refused reject with icmp type admin-prohibited');
     expect(rules).toContain('ip saddr 172.31.0.0/16 oifname != "pg0" masquerade');
     expect(rules).toContain('iifname "pg0" drop comment "nothing of the host itself"');
+    // Only replies to the host's own connections come back in, and they are let through before the drop.
+    expect(rules).toContain('iifname "pg0" ct state established,related accept comment "replies to the host\'s own connections (port preview)"');
+    expect(rules.indexOf("ct state established,related accept comment \"replies to the host")).toBeLessThan(rules.indexOf("nothing of the host itself"));
     expect(rules).toContain('iifname "pg0" oifname "pg0" drop');
     // DNS and allowed destinations come before the refusal, or they could not pass it.
     expect(rules.indexOf("th dport 53 accept")).toBeLessThan(rules.indexOf("@refused reject"));

@@ -8,6 +8,8 @@
 //                  containers need nothing of the host (its web server, sshd);
 //                  the same for the sessions' private networks (lan.ts), which
 //                  lead nowhere but between a session's own containers
+//                  only replies to connections the host opened come back
+//                  (the port preview reaches a container's server)
 //     forward      containers may not talk to each other through the host;
 //                  from outside, only replies come in; out, the egress policy
 //                  (egress.ts): DNS to the containers' resolvers, the allowed
@@ -76,6 +78,7 @@ export function firewallRuleset(plan: FirewallPlan): string {
     `  }`,
     `  chain input {`,
     `    type filter hook input priority filter; policy accept;`,
+    `    iifname ${br} ct state established,related accept comment "replies to the host's own connections (port preview)"`,
     `    iifname ${br} drop comment "nothing of the host itself"`,
     `    iifname ${LAN_BRIDGES} drop comment "a session's network reaches nothing of the host"`,
     `  }`,

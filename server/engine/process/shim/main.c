@@ -4,6 +4,10 @@
  * Builds the container the plan describes and supervises it (see shim.h).
  * Descriptor 3, when open, is the link to whoever started the shim: step
  * timings, "ready", errors and the container's output go there as frames.
+ *
+ * pg-shim enter ...
+ *
+ * Runs a program inside a container that runs already (enter.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -97,8 +101,9 @@ static void await_gate(void) {
 }
 
 int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "enter") == 0) return enter_main(argc - 2, argv + 2);
   if (argc != 3 || strcmp(argv[1], "run") != 0) {
-    fprintf(stderr, "usage: pg-shim run PLAN_FILE\n");
+    fprintf(stderr, "usage: pg-shim run PLAN_FILE | pg-shim enter ARGS...\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);

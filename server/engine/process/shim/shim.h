@@ -113,6 +113,11 @@ int run_host_phase(const struct plan *plan, int report_fd, pid_t (*make_child)(v
 /* The container's first process: runs the container phase, reports, waits at the gate, execs. Never returns. */
 void container_main(const struct plan *plan, int sync_fd, int pass_fd, const void *seccomp, size_t seccomp_len) __attribute__((noreturn));
 
+/* ---- entering a running container (enter.c) -------------------------- */
+
+/* `pg-shim enter ARGS...`: runs a program in a running container's namespaces; returns its exit status. */
+int enter_main(int argc, char **argv);
+
 /* ---- small helpers (util.c) -------------------------------------------- */
 
 uint64_t now_us(void);
