@@ -245,8 +245,15 @@ function openClassroom(config: Config, lessons: Lesson[], registry: SessionRegis
     lessons,
     fixed: config.web.lesson,
     roomProfile: () => registry.room.profile,
-    runCheck: async () => {
-      throw new Error("checks are not available yet");
+    // Our own busybox's sh, entered into the container from the host (engine/process/enter.ts).
+    runCheck: async (container, { script, env, timeoutMs }) => {
+      const result = await container.exec({
+        argv: ["sh", "-c", script],
+        env: Object.entries(env).map(([name, value]) => `${name}=${value}`),
+        timeoutMs,
+        maxOutputBytes: 16 * 1024,
+      });
+      return { code: result.code, output: result.stdout + result.stderr, timedOut: result.timedOut };
     },
     db: engine.db,
     log,

@@ -5,7 +5,6 @@ import type { ContainerFacts } from "../runtime/backend.ts";
 
 export function checkEnvironment(facts: ContainerFacts): Record<string, string> {
   return {
-    PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
     PG_HOSTNAME: facts.hostname,
     PG_IMAGE: facts.image,
     PG_IP: facts.ip,
