@@ -19,6 +19,7 @@ import { Engine } from "./engine/engine.ts";
 import { LocalBackend } from "./runtime/local-backend.ts";
 import { SessionRegistry } from "./sessions/registry.ts";
 import { WorkStore } from "./sessions/work-store.ts";
+import { Recordings } from "./sessions/recordings.ts";
 import { startReaper } from "./sessions/reaper.ts";
 import { apiHandler } from "./web/http-api.ts";
 import { instructorNamespace } from "./web/instructor.ts";
@@ -51,11 +52,14 @@ async function main(): Promise<void> {
   }
 
   const work = new WorkStore(engine.db, config.dataDir, config.web.keepWork);
-  const registry = new SessionRegistry(new LocalBackend(engine), engine.db, log.child({ part: "sessions" }), limitsOf(config), config.web.image, work);
+  const recordings = new Recordings(config.dataDir, config.web.recordings, log.child({ part: "recordings" }));
+  const registry = new SessionRegistry(new LocalBackend(engine), engine.db, log.child({ part: "sessions" }), limitsOf(config), config.web.image, work, recordings);
   const earlier = await registry.adoptAll();
   if (earlier.adopted || earlier.ended) log.info(earlier, "sessions of an earlier server process: adopted the running ones");
   const stopReaper = startReaper(registry, log);
   const stopExpiry = expireKeptWork(work, log.child({ part: "work" }));
+  // After adoption: the recordings being continued count as live, never as ended ones to remove.
+  const stopRetention = recordings.startRetention();
 
   const guard = new RequestGuard({ allowedHosts: config.web.allowedHosts, trustProxy: config.web.trustProxy, tls: config.web.tls !== undefined });
   const server = createWebServer({
@@ -105,6 +109,7 @@ async function main(): Promise<void> {
     stopping = true;
     stopReaper();
     stopExpiry();
+    stopRetention();
     instructors.stop();
     server.close();
     let failed = 0;

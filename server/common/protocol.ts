@@ -45,6 +45,13 @@ export const Input = z.string().max(MAX_INPUT_BYTES);
 export const Ack = z.number().int().nonnegative();
 export const SessionId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
 
+/** One step that made a container: what it did, the shell command that does the same by hand, how long it took. */
+export interface StepInfo {
+  title: string;
+  command: string;
+  ms?: number;
+}
+
 /** What a student's page is told about its session. */
 export interface SessionInfo {
   id: string;
@@ -61,7 +68,7 @@ export interface SessionInfo {
    * (namespaces, mounts, network, cgroup limits) with the shell command that
    * does the same by hand. Shown to the student as the lesson.
    */
-  steps: { title: string; command: string; ms?: number }[];
+  steps: StepInfo[];
 }
 
 /** A row of the instructor's live list. */
@@ -82,6 +89,8 @@ export interface SessionRow {
   pids?: number;
   ip?: string;
   attached: boolean;
+  /** The size of the session's recording, when there is one (live: as far as it is written). */
+  recordingBytes?: number;
 }
 
 /** Student namespace "/": events the server emits. */

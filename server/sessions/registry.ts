@@ -10,8 +10,10 @@ import { createHash, randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import type { SessionRow } from "../common/protocol.ts";
+import { buildStepsMarker } from "../common/recording-markers.ts";
 import type { Db } from "../db.ts";
 import type { BackendContainer, ContainerBackend, ContainerEnd, ContainerRequest } from "../runtime/backend.ts";
+import type { Recordings } from "./recordings.ts";
 import { Session, type StudentClient } from "./session.ts";
 import type { WorkStore } from "./work-store.ts";
 
@@ -53,6 +55,7 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
     readonly limits: SessionLimits,
     private readonly image: string,
     readonly work: WorkStore,
+    readonly recordings: Recordings,
   ) {
     super();
   }
@@ -147,20 +150,25 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
       return this.failStart(session, error);
     }
     if (restored) session.progress(`Your files from last time are back (saved ${restored.savedAt.toISOString().slice(0, 16).replace("T", " ")} UTC).`);
+    const recorder = session.state === "ended" ? undefined : await this.recordings.begin(session, false);
     if (session.state === "ended") {
       // Ended while starting (by an instructor, a reset or shutdown): nothing may outlive it.
+      await this.recordings.finish(session.id);
       await this.stopContainer(session, container);
       return;
     }
     try {
-      session.bind(container);
+      session.bind(container, recorder);
     } catch (error) {
+      await this.recordings.finish(session.id);
       await this.stopContainer(session, container);
       return this.failStart(session, error);
     }
+    const steps = session.info().steps;
+    recorder?.mark(buildStepsMarker(steps));
     this.log.info({ session: session.id, container: container.id, ip: container.ip }, "session running");
     this.changed();
-    await this.record(session.id, { state: "running", containerId: container.id, ip: container.ip });
+    await this.record(session.id, { state: "running", containerId: container.id, ip: container.ip, steps: JSON.stringify(steps) });
     this.endWhenExited(session, container);
   }
 
@@ -226,6 +234,8 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
     this.log.info({ session: session.id, reason }, "session ended");
     this.changed();
     if (session.container) await this.stopContainer(session, session.container);
+    session.recorder?.mark(`the session ended: ${reason}`);
+    await this.recordings.finish(session.id);
     await this.record(session.id, {
       state: "ended",
       endReason: reason,
@@ -281,6 +291,8 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
     const kept = this.live();
     for (const session of kept) {
       session.release();
+      // Written out: the next server goes on with it.
+      await this.recordings.finish(session.id);
       session.container?.detach();
     }
     return kept.length;
@@ -308,7 +320,7 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
       session.lastInputAt = row.lastInputAt;
       this.byId.set(session.id, session);
       this.byCookieHash.set(session.cookieHash, session);
-      session.bind(container);
+      session.bind(container, await this.recordings.begin(session, true));
       this.endWhenExited(session, container);
       adopted++;
     }
@@ -320,7 +332,8 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
 
   /** The instructor's list: live sessions with their usage, then the ended ones, newest first. */
   async rows(): Promise<SessionRow[]> {
-    const live = await Promise.all(this.live().map((s) => this.liveRow(s)));
+    const recorded = new Map((await this.recordings.list()).map((r) => [r.session, r.bytes]));
+    const live = await Promise.all(this.live().map((s) => this.liveRow(s, recorded.get(s.id))));
     const liveIds = new Set(live.map((r) => r.id));
     const ended = await this.db.session.findMany({
       where: { state: "ended" },
@@ -342,12 +355,13 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
         endReason: r.endReason ?? undefined,
         savedWork: r.savedWork ?? undefined,
         attached: false,
+        recordingBytes: recorded.get(r.id),
       }));
     live.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
     return [...live, ...endedRows];
   }
 
-  private async liveRow(s: Session): Promise<SessionRow> {
+  private async liveRow(s: Session, recordingBytes: number | undefined): Promise<SessionRow> {
     const row: SessionRow = {
       id: s.id,
       studentName: s.studentName,
@@ -358,6 +372,7 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
       lastActivityAt: s.lastInputAt.toISOString(),
       ip: s.container?.ip,
       attached: s.attachedCount > 0,
+      recordingBytes,
     };
     if (s.state === "running" && s.container) {
       try {

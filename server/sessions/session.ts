@@ -12,6 +12,7 @@ import type { BackendContainer } from "../runtime/backend.ts";
 import type { Terminal } from "../runtime/terminal.ts";
 import { FlowControl } from "./flow-control.ts";
 import { OutputBatcher } from "./output-batcher.ts";
+import type { Recorder } from "./recorder.ts";
 
 /** A connection that receives a terminal's output. */
 export interface Reader {
@@ -63,6 +64,8 @@ export class Session {
   endedAt?: Date;
   endReason?: string;
   size = { cols: 80, rows: 24 };
+  /** The session's recording, when the room records (recordings.ts). */
+  recorder?: Recorder;
 
   private readonly students = new Map<string, StudentClient>();
   private readonly watchers = new Map<string, { watcher: Watcher; stale: boolean }>();
@@ -95,12 +98,15 @@ export class Session {
     this.createdAt = createdAt;
   }
 
-  /** The container is up: relay its terminal, and what was typed while it started. */
-  bind(container: BackendContainer): void {
+  /** The container is up: relay its terminal (and record it), and what was typed while it started. */
+  bind(container: BackendContainer, recorder?: Recorder): void {
     this.container = container;
     this.state = "running";
     const terminal = container.terminal;
     const stopData = terminal.onData((data) => this.batcher.push(data));
+    // In the same turn as the relay: output the terminal held until its first reader reaches both.
+    this.recorder = recorder;
+    recorder?.follow(terminal);
     const stopExit = terminal.onExit(() => (this.stopRelay = undefined));
     this.stopRelay = () => {
       stopData();
@@ -180,13 +186,25 @@ export class Session {
       this.typeahead += data;
       return true;
     }
-    return this.terminal()?.write(data) ?? true;
+    const terminal = this.terminal();
+    if (!terminal) return true;
+    const taken = terminal.write(data);
+    if (taken) this.recorder?.input(data);
+    return taken;
   }
 
   /** Sizes were validated (clamped by the protocol schema) before they got here. */
   resize(cols: number, rows: number): void {
     this.size = { cols, rows };
-    this.terminal()?.resize(cols, rows);
+    const terminal = this.terminal();
+    if (!terminal) return;
+    terminal.resize(cols, rows);
+    this.recorder?.resize(cols, rows);
+  }
+
+  /** A marker in the session's recording, for the replay to jump to (a lesson's step). */
+  mark(label: string): void {
+    if (this.state === "running") this.recorder?.mark(label);
   }
 
   ack(clientId: string, chars: number): void {
