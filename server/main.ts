@@ -63,7 +63,7 @@ async function main(): Promise<void> {
 
   const guard = new RequestGuard({ allowedHosts: config.web.allowedHosts, trustProxy: config.web.trustProxy, tls: config.web.tls !== undefined });
   const server = createWebServer({
-    api: apiHandler({ registry, removeAll: () => engine.removeAll(), purgeWork: () => work.purge(), db: engine.db, tokens, log: log.child({ part: "api" }) }),
+    api: apiHandler({ registry, removeAll: () => engine.removeAll(), purgeWork: () => work.purge(), recordings, db: engine.db, tokens, log: log.child({ part: "api" }) }),
     pages: config.web.ui ? await nextHandler(config, log) : undefined,
     guard,
     tls: config.web.tls,

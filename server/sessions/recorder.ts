@@ -30,8 +30,8 @@ const FLUSH_AT_BYTES = 256 * 1024;
 const MAX_PENDING_BYTES = 8 * 1024 * 1024;
 /** The state file is rewritten in place at this fixed size (JSON padded with spaces). */
 const STATE_BYTES = 256;
-/** A marker's label, at most. */
-export const MAX_MARK_CHARS = 8 * 1024;
+/** A marker's label, at most (the build marker lists every step). */
+export const MAX_MARK_CHARS = 64 * 1024;
 
 /** Where a recording stands after an append: the file's size, the terminal's output bytes it holds, the last event's time. */
 export type Point = [size: number, bytes: number, time: number];
