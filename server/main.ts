@@ -29,6 +29,7 @@ import { studentNamespace } from "./web/student.ts";
 import { AddressLimits } from "./web/address-limits.ts";
 import { createWebServer, type RequestHandler } from "./web/http-server.ts";
 import { RequestGuard } from "./web/request-guard.ts";
+import { RoomNotice } from "./web/room-notice.ts";
 import { loadTokens, type Tokens } from "./web/tokens.ts";
 
 const rootDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -81,14 +82,17 @@ async function main(): Promise<void> {
   });
   const cookieMaxAge = Math.round(Math.max(config.web.lifetimeMs / 1000, 24 * 3600));
   const { burst, perMinute } = config.web.startLimit;
-  studentNamespace(io, registry, log.child({ part: "student" }), cookieMaxAge, {
-    joinCode: tokens.joinCode,
-    starts: new AddressLimits(perMinute / 60, burst),
-    guesses: new AddressLimits(1 / 6, 10),
-    guard,
-  });
+  const notice = await RoomNotice.load(engine.db);
+  studentNamespace(
+    io,
+    registry,
+    log.child({ part: "student" }),
+    cookieMaxAge,
+    { joinCode: tokens.joinCode, starts: new AddressLimits(perMinute / 60, burst), guesses: new AddressLimits(1 / 6, 10), guard },
+    notice,
+  );
   const room: RoomInfo = { joinCode: tokens.joinCode, image: config.web.image };
-  const instructors = instructorNamespace(io, registry, tokens, log.child({ part: "instructor" }), () => room);
+  const instructors = instructorNamespace(io, registry, tokens, log.child({ part: "instructor" }), () => room, notice);
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

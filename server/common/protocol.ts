@@ -44,6 +44,15 @@ export const Input = z.string().max(MAX_INPUT_BYTES);
  */
 export const Ack = z.number().int().nonnegative();
 export const SessionId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
+/** A switch on the page (a raised hand, the take-over consent). */
+export const Toggle = z.boolean();
+/** What the instructor tells the room; an empty text takes the notice down. */
+export const NoticeText = z.string().max(500).transform((text) => text.trim());
+/** More time for one session, or for all of them. */
+export const ExtendRequest = z.object({
+  session: z.union([SessionId, z.literal("all")]),
+  minutes: z.number().int().min(1).max(240),
+});
 
 /** One step that made a container: what it did, the shell command that does the same by hand, how long it took. */
 export interface StepInfo {
@@ -71,6 +80,23 @@ export interface SessionInfo {
   steps: StepInfo[];
 }
 
+/** The instructor's message to the room, shown on every student page until taken down. */
+export interface Notice {
+  /** Changes with every new notice: a page that dismissed one shows the next. */
+  id: string;
+  text: string;
+  at: string;
+}
+
+/** The switches of a session, as its student's pages show them; sent on attach and whenever one changes. */
+export interface SessionControls {
+  handRaised: boolean;
+  /** The student lets the instructor type into their terminal. */
+  takeoverAllowed: boolean;
+  /** When the session ends by its lifetime (an instructor may extend it). */
+  expiresAt: string;
+}
+
 /** A row of the instructor's live list. */
 export interface SessionRow {
   id: string;
@@ -91,6 +117,10 @@ export interface SessionRow {
   attached: boolean;
   /** The size of the session's recording, when there is one (live: as far as it is written). */
   recordingBytes?: number;
+  /** Live sessions: when the student raised their hand (such rows come first), when the lifetime ends, and whether the student lets the instructor type. */
+  handRaisedAt?: string;
+  expiresAt?: string;
+  takeoverAllowed?: boolean;
 }
 
 /** Student namespace "/": events the server emits. */
@@ -113,6 +143,12 @@ export interface StudentServerEvents {
   kept: (work: KeptWork[]) => void;
   /** The room needs a join code (on connect), or the one sent was wrong. */
   joinCode: (state: "needed" | "wrong") => void;
+  /** The instructor's notice to the room (on connect, and whenever it changes), or null when there is none. */
+  notice: (notice: Notice | null) => void;
+  /** The session's switches: after `session`, and whenever one changes. */
+  controls: (controls: SessionControls) => void;
+  /** Someone else (the instructor, with the student's consent) just typed into this terminal. */
+  typing: () => void;
 }
 
 /** Student namespace "/": events the browser emits. */
@@ -123,6 +159,10 @@ export interface StudentClientEvents {
   ack: (chars: number) => void;
   /** The student ends their own session (their files are kept, when work is kept). */
   end: () => void;
+  /** Raise (true) or lower (false) a hand: the instructor's list shows it first. */
+  hand: (raised: boolean) => void;
+  /** Let the instructor type into this terminal (true), or no longer (false). */
+  takeover: (allowed: boolean) => void;
 }
 
 /** What the instructor page shows of the room itself. */
@@ -142,6 +182,10 @@ export interface InstructorServerEvents {
   /** Output of the watched session, replay first. */
   output: (sessionId: string, data: string) => void;
   failure: (message: string) => void;
+  /** The notice shown to the room (on connect, and whenever it changes). */
+  notice: (notice: Notice | null) => void;
+  /** How a session's container was built, as asked for with `steps`. */
+  steps: (sessionId: string, steps: StepInfo[]) => void;
 }
 
 /** Instructor namespace "/instructor": browser → server. */
@@ -149,4 +193,15 @@ export interface InstructorClientEvents {
   watch: (sessionId: string) => void;
   unwatch: () => void;
   end: (sessionId: string) => void;
+  /** End every live session. */
+  endAll: () => void;
+  extend: (request: z.input<typeof ExtendRequest>) => void;
+  /** Show a notice on every student page; an empty text takes it down. */
+  notice: (text: string) => void;
+  /** Answer a raised hand: it is lowered. */
+  lowerHand: (sessionId: string) => void;
+  /** Type into a session's terminal: only while its student allows it. */
+  type: (sessionId: string, data: string) => void;
+  /** Ask how a session's container was built (live or ended): answered with `steps`. */
+  steps: (sessionId: string) => void;
 }

@@ -9,7 +9,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
-import type { SessionRow } from "../common/protocol.ts";
+import type { SessionRow, StepInfo } from "../common/protocol.ts";
 import { buildStepsMarker } from "../common/recording-markers.ts";
 import type { Db } from "../db.ts";
 import type { BackendContainer, ContainerBackend, ContainerEnd, ContainerRequest } from "../runtime/backend.ts";
@@ -316,8 +316,10 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
         if (row.cookieHash) this.endings.set(row.cookieHash, reason);
         continue;
       }
-      const session = new Session(row.id, row.cookieHash, row.image, row.studentName ?? undefined, new Date(row.createdAt.getTime() + this.limits.lifetimeMs), row.createdAt);
+      const expiresAt = row.expiresAt ?? new Date(row.createdAt.getTime() + this.limits.lifetimeMs);
+      const session = new Session(row.id, row.cookieHash, row.image, row.studentName ?? undefined, expiresAt, row.createdAt);
       session.lastInputAt = row.lastInputAt;
+      session.handRaisedAt = row.handRaisedAt ?? undefined;
       this.byId.set(session.id, session);
       this.byCookieHash.set(session.cookieHash, session);
       session.bind(container, await this.recordings.begin(session, true));
@@ -330,7 +332,47 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
     return { adopted, ended: rows.length - adopted };
   }
 
-  /** The instructor's list: live sessions with their usage, then the ended ones, newest first. */
+  /** How a session's container was built: a live one's from its container, an ended one's from the record. */
+  async steps(id: string): Promise<StepInfo[] | undefined> {
+    const live = this.byId.get(id);
+    if (live) return live.state === "running" ? live.info().steps : [];
+    const row = await this.db.session.findUnique({ where: { id }, select: { steps: true } });
+    if (!row) return undefined;
+    try {
+      return row.steps ? (JSON.parse(row.steps) as StepInfo[]) : [];
+    } catch {
+      return [];
+    }
+  }
+
+  /** The student raises (or lowers) their hand, or the instructor lowers it. */
+  async raiseHand(session: Session, raised: boolean): Promise<void> {
+    if (raised === (session.handRaisedAt !== undefined)) return;
+    session.handRaisedAt = raised ? new Date() : undefined;
+    session.controlsChanged();
+    this.changed();
+    await this.record(session.id, { handRaisedAt: session.handRaisedAt ?? null });
+  }
+
+  /** The student lets the instructor type into their terminal, or no longer. */
+  allowTakeover(session: Session, allowed: boolean): void {
+    if (allowed === session.takeoverAllowed) return;
+    session.takeoverAllowed = allowed;
+    this.log.info({ session: session.id, allowed }, "the student changed whether the instructor may type");
+    session.controlsChanged();
+    this.changed();
+  }
+
+  /** More time before the session's lifetime ends (the instructor's "extend"). */
+  async extend(session: Session, minutes: number): Promise<void> {
+    if (session.state === "ended") return;
+    session.expiresAt = new Date(session.expiresAt.getTime() + minutes * 60_000);
+    session.controlsChanged();
+    this.changed();
+    await this.record(session.id, { expiresAt: session.expiresAt });
+  }
+
+  /** The instructor's list: live sessions with their usage (raised hands first, the earliest raised first, then the newest), then the ended ones, newest first. */
   async rows(): Promise<SessionRow[]> {
     const recorded = new Map((await this.recordings.list()).map((r) => [r.session, r.bytes]));
     const live = await Promise.all(this.live().map((s) => this.liveRow(s, recorded.get(s.id))));
@@ -357,7 +399,11 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
         attached: false,
         recordingBytes: recorded.get(r.id),
       }));
-    live.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+    live.sort((a, b) => {
+      if (a.handRaisedAt && b.handRaisedAt) return a.handRaisedAt.localeCompare(b.handRaisedAt);
+      if (a.handRaisedAt || b.handRaisedAt) return a.handRaisedAt ? -1 : 1;
+      return b.startedAt.localeCompare(a.startedAt);
+    });
     return [...live, ...endedRows];
   }
 
@@ -373,6 +419,9 @@ export class SessionRegistry extends EventEmitter<{ changed: [] }> {
       ip: s.container?.ip,
       attached: s.attachedCount > 0,
       recordingBytes,
+      handRaisedAt: s.handRaisedAt?.toISOString(),
+      expiresAt: s.expiresAt.toISOString(),
+      takeoverAllowed: s.takeoverAllowed,
     };
     if (s.state === "running" && s.container) {
       try {

@@ -7,7 +7,7 @@
 //
 // This file is the session's own state and its relay of text; starting and
 // ending it (the backend, the record, the cap) is the registry's business.
-import type { SessionInfo } from "../common/protocol.ts";
+import type { SessionControls, SessionInfo } from "../common/protocol.ts";
 import type { BackendContainer } from "../runtime/backend.ts";
 import type { Terminal } from "../runtime/terminal.ts";
 import { FlowControl } from "./flow-control.ts";
@@ -24,6 +24,9 @@ export interface Reader {
 /** A student's page: reads the output, types, and is told how the session goes. */
 export interface StudentClient extends Reader {
   session(info: SessionInfo): void;
+  controls(controls: SessionControls): void;
+  /** Someone else typed into the terminal just now (the instructor, with the student's consent). */
+  typing(): void;
   progress(line: string): void;
   ended(reason: string): void;
   failure(message: string): void;
@@ -53,6 +56,10 @@ export const MAX_TYPEAHEAD_CHARS = 64 * 1024;
 
 /** "Reset the terminal": a watcher that fell behind starts over from a clean screen. */
 const TERMINAL_RESET = "\x1bc";
+/** The student's page is told someone else types at most this often (it shows a notice for a few seconds). */
+const TYPING_NOTICE_EVERY_MS = 1000;
+/** An instructor who types after this long a pause has taken over anew: the recording gets a marker. */
+const TAKEOVER_MARK_AFTER_MS = 60_000;
 
 export class Session {
   state: SessionState = "starting";
@@ -66,6 +73,12 @@ export class Session {
   size = { cols: 80, rows: 24 };
   /** The session's recording, when the room records (recordings.ts). */
   recorder?: Recorder;
+  /** Set while the student's hand is raised. */
+  handRaisedAt?: Date;
+  /** The student lets the instructor type into the terminal (never carried over a restart). */
+  takeoverAllowed = false;
+  private lastTakeoverAt = 0;
+  private lastTypingNotice = 0;
 
   private readonly students = new Map<string, StudentClient>();
   private readonly watchers = new Map<string, { watcher: Watcher; stale: boolean }>();
@@ -92,7 +105,8 @@ export class Session {
     readonly cookieHash: string,
     readonly image: string,
     readonly studentName: string | undefined,
-    readonly expiresAt: Date,
+    /** When the lifetime ends; an instructor may push it back. */
+    public expiresAt: Date,
     createdAt = new Date(),
   ) {
     this.createdAt = createdAt;
@@ -119,7 +133,10 @@ export class Session {
     if (this.flow.isPaused) terminal.pause();
     if (this.students.size === 0) this.detachedSince ??= new Date();
     const info = this.info();
-    for (const student of this.students.values()) student.session(info);
+    for (const student of this.students.values()) {
+      student.session(info);
+      student.controls(this.controls());
+    }
   }
 
   info(): SessionInfo {
@@ -138,6 +155,17 @@ export class Session {
     };
   }
 
+  controls(): SessionControls {
+    return { handRaised: this.handRaisedAt !== undefined, takeoverAllowed: this.takeoverAllowed, expiresAt: this.expiresAt.toISOString() };
+  }
+
+  /** A switch changed (by the student on one of their pages, or by the instructor): every page of the student is told. */
+  controlsChanged(): void {
+    if (this.state !== "running") return;
+    const controls = this.controls();
+    for (const student of this.students.values()) student.controls(controls);
+  }
+
   get attachedCount(): number {
     return this.students.size;
   }
@@ -150,6 +178,7 @@ export class Session {
     this.detachedOutput = 0;
     if (this.state !== "running") return;
     client.session(this.info());
+    client.controls(this.controls());
     this.replayTo(client.id, (replay) => this.send(client, replay));
     if (this.pausedWhileDetached) {
       this.pausedWhileDetached = false;
@@ -191,6 +220,24 @@ export class Session {
     const taken = terminal.write(data);
     if (taken) this.recorder?.input(data);
     return taken;
+  }
+
+  /**
+   * The instructor types, while the student allows it: "refused" without the
+   * student's consent, "dropped" when the terminal takes no more input. The
+   * student's pages are told someone else is typing; the recording marks
+   * where a take-over begins.
+   */
+  typeAsInstructor(data: string): "typed" | "refused" | "dropped" {
+    if (!this.takeoverAllowed || this.state !== "running") return "refused";
+    const now = Date.now();
+    if (now - this.lastTakeoverAt > TAKEOVER_MARK_AFTER_MS) this.recorder?.mark("the instructor types in this terminal");
+    this.lastTakeoverAt = now;
+    if (now - this.lastTypingNotice >= TYPING_NOTICE_EVERY_MS) {
+      this.lastTypingNotice = now;
+      for (const student of this.students.values()) student.typing();
+    }
+    return this.input(data) ? "typed" : "dropped";
   }
 
   /** Sizes were validated (clamped by the protocol schema) before they got here. */

@@ -3,6 +3,8 @@
 // validated against the protocol's schemas and rate-limited, and a bad one
 // gets a `failure` on that socket only. A socket reaches only the session of
 // its own browser's cookie: there is no message that names another session.
+// A page also raises a hand, lets the instructor type (or not), and shows the
+// instructor's notice to the room.
 import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
 import type { Namespace, Server, Socket } from "socket.io";
@@ -12,11 +14,13 @@ import type { AddressLimits } from "./address-limits.ts";
 import { newSecret, secretFromCookieHeader, sessionCookie } from "./cookies.ts";
 import type { RequestGuard } from "./request-guard.ts";
 import { joinCodeMatches } from "./tokens.ts";
+import type { RoomNotice } from "./room-notice.ts";
 import {
   Ack,
   Input,
   Resize,
   StartRequest,
+  Toggle,
   type StudentClientEvents,
   type StudentServerEvents,
 } from "../common/protocol.ts";
@@ -50,7 +54,7 @@ export interface RoomDoor {
   guard: RequestGuard;
 }
 
-export function studentNamespace(io: Server, registry: SessionRegistry, log: Logger, cookieMaxAgeSeconds: number, door: RoomDoor): Namespace {
+export function studentNamespace(io: Server, registry: SessionRegistry, log: Logger, cookieMaxAgeSeconds: number, door: RoomDoor, notice: RoomNotice): Namespace {
   // The handshake is the only HTTP response socket.io lets us add a header to:
   // a browser without a (well-formed) session cookie gets one here.
   io.engine.on("initial_headers", (headers: Record<string, string | string[]>, req: IncomingMessage) => {
@@ -61,7 +65,11 @@ export function studentNamespace(io: Server, registry: SessionRegistry, log: Log
   });
 
   const nsp = io.of("/") as unknown as Namespace<StudentClientEvents, StudentServerEvents>;
-  nsp.on("connection", (socket) => connect(socket, registry, log, door));
+  nsp.on("connection", (socket) => {
+    connect(socket, registry, log, door);
+    socket.emit("notice", notice.current);
+  });
+  notice.on("changed", (current) => nsp.emit("notice", current));
   return nsp as unknown as Namespace;
 }
 
@@ -89,6 +97,8 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
       socket.emit("output", data);
     },
     session: (info) => socket.emit("session", info),
+    controls: (controls) => socket.emit("controls", controls),
+    typing: () => socket.emit("typing"),
     progress: (line) => socket.emit("progress", line),
     ended: (reason) => {
       session = undefined;
@@ -103,6 +113,7 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
     input: new RateLimit(200, 400),
     resize: new RateLimit(10, 20),
     start: new RateLimit(0.5, 3),
+    toggle: new RateLimit(2, 10),
   };
   const allowed = (kind: keyof typeof limits) => {
     if (limits.any.take() && (kind === "any" || limits[kind].take())) return true;
@@ -196,7 +207,23 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
     registry.end(session, END_BY_STUDENT).catch((error) => log.error({ session: session?.id, err: String(error) }, "ending a session failed"));
   });
 
-  const known = new Set(["start", "input", "resize", "ack", "end"]);
+  socket.on("hand", (raised) => {
+    if (!allowed("toggle")) return;
+    const parsed = Toggle.safeParse(raised);
+    if (!parsed.success) return refuse(`invalid hand: ${firstIssue(parsed.error)}`);
+    if (!session || session.state === "ended") return refuse("there is no session to raise a hand in: press Start");
+    registry.raiseHand(session, parsed.data).catch((error) => log.error({ session: session?.id, err: String(error) }, "could not record a raised hand"));
+  });
+
+  socket.on("takeover", (value) => {
+    if (!allowed("toggle")) return;
+    const parsed = Toggle.safeParse(value);
+    if (!parsed.success) return refuse(`invalid take-over switch: ${firstIssue(parsed.error)}`);
+    if (!session || session.state === "ended") return refuse("there is no session: press Start");
+    registry.allowTakeover(session, parsed.data);
+  });
+
+  const known = new Set(["start", "input", "resize", "ack", "end", "hand", "takeover"]);
   socket.onAny((event: unknown) => {
     if (typeof event === "string" && known.has(event)) return;
     if (allowed("any")) refuse(`unknown message "${String(event).slice(0, 40)}"`);
