@@ -5,17 +5,22 @@
 // The session belongs to the browser (a cookie), not to this page: on every
 // (re)connect the server says which session this browser has, and replays the
 // recent output, so a reload or a dropped network lands back in the same shell.
+// The instructor's notice to the room shows across the top; the student may
+// raise a hand and let the instructor type into their terminal.
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { Socket } from "socket.io-client";
 import {
   MAX_INPUT_BYTES,
   StartRequest,
   type KeptWork,
+  type Notice,
+  type SessionControls,
   type SessionInfo,
   type StudentClientEvents,
   type StudentServerEvents,
 } from "../server/common/protocol.ts";
 import { BuildSteps } from "./components/build-steps.tsx";
+import { NoticeBanner } from "./components/notice-banner.tsx";
 import { StartForm, type StartChoice } from "./components/start-form.tsx";
 import { StatusBar } from "./components/status-bar.tsx";
 import { TerminalView } from "./components/terminal-view.tsx";
@@ -40,6 +45,8 @@ const HIDE_CURSOR = "\x1b[?25l";
 
 /** Where this browser remembers the room's join code, once typed. */
 const CODE_KEY = "playground.joinCode";
+/** How long "the instructor is typing" stays up after their last keystroke. */
+const TYPING_SHOWN_MS = 3000;
 
 function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
@@ -56,6 +63,10 @@ export function StudentApp() {
   const [showSteps, setShowSteps] = useState(false);
   const [codeState, setCodeState] = useState<"needed" | "wrong">();
   const [kept, setKept] = useState<KeptWork[]>([]);
+  const [roomNotice, setRoomNotice] = useState<Notice | null>(null);
+  const [controls, setControls] = useState<SessionControls>();
+  const [othersTyping, setOthersTyping] = useState(false);
+  const typingTimer = useRef<ReturnType<typeof setTimeout>>(undefined);
 
   // Socket handlers are registered once, so they read the current state from refs.
   const phaseRef = useRef<Phase>("connecting");
@@ -181,6 +192,13 @@ export function StudentApp() {
         if (state === "wrong") localStorage.removeItem(CODE_KEY);
       });
       s.on("kept", (work) => setKept(work));
+      s.on("notice", (current) => setRoomNotice(current));
+      s.on("controls", (current) => setControls(current));
+      s.on("typing", () => {
+        setOthersTyping(true);
+        clearTimeout(typingTimer.current);
+        typingTimer.current = setTimeout(() => setOthersTyping(false), TYPING_SHOWN_MS);
+      });
       s.on("progress", (line) => {
         // A reload while the container is still starting: show its progress.
         if (phaseRef.current === "connecting") go("starting");
@@ -215,6 +233,7 @@ export function StudentApp() {
     return () => {
       stopped = true;
       acks.current?.reset();
+      clearTimeout(typingTimer.current);
       socket?.disconnect();
     };
   }, [closeTerminal, go, newTerminal, notice, sendSize, write]);
@@ -238,6 +257,15 @@ export function StudentApp() {
   }, []);
 
   const end = useCallback(() => socketRef.current?.emit("end"), []);
+  // Shown at once; the server's `controls` confirms (or corrects) it.
+  const raiseHand = useCallback((raised: boolean) => {
+    setControls((current) => current && { ...current, handRaised: raised });
+    socketRef.current?.emit("hand", raised);
+  }, []);
+  const allowTakeover = useCallback((allowed: boolean) => {
+    setControls((current) => current && { ...current, takeoverAllowed: allowed });
+    socketRef.current?.emit("takeover", allowed);
+  }, []);
 
   const openSteps = useCallback(() => setShowSteps(true), []);
   const closeSteps = useCallback(() => {
@@ -255,13 +283,29 @@ export function StudentApp() {
   }
   if (phase === "form") {
     const remembered = typeof window === "undefined" ? "" : (localStorage.getItem(CODE_KEY) ?? "");
-    return <StartForm connected={connected} error={formError} code={codeState} rememberedCode={remembered} kept={kept} onStart={start} />;
+    return (
+      <>
+        <NoticeBanner notice={roomNotice} floating />
+        <StartForm connected={connected} error={formError} code={codeState} rememberedCode={remembered} kept={kept} onStart={start} />
+      </>
+    );
   }
 
   const over = phase === "ended" || phase === "failed";
   return (
     <div className="terminal-page">
-      <StatusBar info={info} connected={connected} phase={phase} onShowSteps={openSteps} onEnd={end} />
+      <StatusBar
+        info={info}
+        connected={connected}
+        phase={phase}
+        onShowSteps={openSteps}
+        onEnd={end}
+        controls={controls}
+        onHand={raiseHand}
+        onTakeover={allowTakeover}
+        othersTyping={othersTyping}
+      />
+      <NoticeBanner notice={roomNotice} />
       {over && (
         <div className={`banner ${phase}`} role="alert" data-testid="banner">
           <span>{phase === "ended" ? <><strong>Session ended:</strong> {banner}</> : capitalize(banner ?? "")}</span>

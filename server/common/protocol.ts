@@ -78,6 +78,8 @@ export interface SessionInfo {
    * does the same by hand. Shown to the student as the lesson.
    */
   steps: StepInfo[];
+  /** The session is recorded: its page offers the recording for download. */
+  recorded: boolean;
 }
 
 /** The instructor's message to the room, shown on every student page until taken down. */

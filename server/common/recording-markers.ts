@@ -20,6 +20,7 @@ export function markerTitle(label: string): string {
   return newline < 0 ? label : label.slice(0, newline);
 }
 
-function formatMs(ms: number): string {
+/** How long a step took, as the build list shows it: 0.25 → "0.25 ms", 120.4 → "120 ms". */
+export function formatMs(ms: number): string {
   return ms >= 100 ? `${Math.round(ms)} ms` : `${Math.round(ms * 100) / 100} ms`;
 }

@@ -152,6 +152,7 @@ export class Session {
       expiresAt: this.expiresAt.toISOString(),
       // Copied field by field: only what the page shows crosses the wire.
       steps: (c?.steps ?? []).map(({ title, command, ms }) => ({ title, command, ...(ms !== undefined ? { ms: Math.round(ms * 100) / 100 } : {}) })),
+      recorded: this.recorder !== undefined,
     };
   }
 
