@@ -2,7 +2,9 @@
 // The student page: a start form, then a full-window terminal attached to a
 // shell in the student's own container, relayed over socket.io; above it,
 // file transfers (a file dropped on the terminal is uploaded too) and the
-// ports the container listens on, as preview links.
+// ports the container listens on, as preview links; across the top, the
+// instructor's notice to the room. The student may raise a hand and let the
+// instructor type into their terminal.
 //
 // The session belongs to the browser (a cookie), not to this page: on every
 // (re)connect the server says which session this browser has, and replays the
@@ -16,6 +18,8 @@ import {
   type LessonState,
   type LessonSummary,
   type PortInfo,
+  type Notice,
+  type SessionControls,
   type SessionInfo,
   type StudentClientEvents,
   type StudentServerEvents,
@@ -25,6 +29,7 @@ import { LessonPanel } from "./components/lesson-panel.tsx";
 import { SplitPane } from "./components/split-pane.tsx";
 import { FileTransfer } from "./components/file-transfer.tsx";
 import { PortsList } from "./components/ports-list.tsx";
+import { NoticeBanner } from "./components/notice-banner.tsx";
 import { StartForm, type StartChoice } from "./components/start-form.tsx";
 import { StatusBar } from "./components/status-bar.tsx";
 import { TerminalView } from "./components/terminal-view.tsx";
@@ -53,6 +58,8 @@ const PORTS_EVERY_MS = 5000;
 
 /** Where this browser remembers the room's join code, once typed. */
 const CODE_KEY = "playground.joinCode";
+/** How long "the instructor is typing" stays up after their last keystroke. */
+const TYPING_SHOWN_MS = 3000;
 
 function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
@@ -77,6 +84,10 @@ export function StudentApp() {
   /** A file is being dragged over the terminal. */
   const [dropping, setDropping] = useState(false);
   const [ports, setPorts] = useState<PortInfo[]>([]);
+  const [roomNotice, setRoomNotice] = useState<Notice | null>(null);
+  const [controls, setControls] = useState<SessionControls>();
+  const [othersTyping, setOthersTyping] = useState(false);
+  const typingTimer = useRef<ReturnType<typeof setTimeout>>(undefined);
 
   // Socket handlers are registered once, so they read the current state from refs.
   const phaseRef = useRef<Phase>("connecting");
@@ -212,6 +223,13 @@ export function StudentApp() {
       s.on("lesson", (state) => setLesson(state));
       s.on("settings", (settings) => setFileMaxBytes(settings.fileMaxBytes));
       s.on("ports", (list) => setPorts(list));
+      s.on("notice", (current) => setRoomNotice(current));
+      s.on("controls", (current) => setControls(current));
+      s.on("typing", () => {
+        setOthersTyping(true);
+        clearTimeout(typingTimer.current);
+        typingTimer.current = setTimeout(() => setOthersTyping(false), TYPING_SHOWN_MS);
+      });
       s.on("progress", (line) => {
         // A reload while the container is still starting: show its progress.
         if (phaseRef.current === "connecting") go("starting");
@@ -246,6 +264,7 @@ export function StudentApp() {
     return () => {
       stopped = true;
       acks.current?.reset();
+      clearTimeout(typingTimer.current);
       socket?.disconnect();
     };
   }, [closeTerminal, go, newTerminal, notice, sendSize, write]);
@@ -305,6 +324,15 @@ export function StudentApp() {
     },
     [upload],
   );
+  // Shown at once; the server's `controls` confirms (or corrects) it.
+  const raiseHand = useCallback((raised: boolean) => {
+    setControls((current) => current && { ...current, handRaised: raised });
+    socketRef.current?.emit("hand", raised);
+  }, []);
+  const allowTakeover = useCallback((allowed: boolean) => {
+    setControls((current) => current && { ...current, takeoverAllowed: allowed });
+    socketRef.current?.emit("takeover", allowed);
+  }, []);
 
   const openSteps = useCallback(() => setShowSteps(true), []);
   const closeSteps = useCallback(() => {
@@ -322,13 +350,29 @@ export function StudentApp() {
   }
   if (phase === "form") {
     const remembered = typeof window === "undefined" ? "" : (localStorage.getItem(CODE_KEY) ?? "");
-    return <StartForm connected={connected} error={formError} code={codeState} rememberedCode={remembered} kept={kept} onStart={start} />;
+    return (
+      <>
+        <NoticeBanner notice={roomNotice} floating />
+        <StartForm connected={connected} error={formError} code={codeState} rememberedCode={remembered} kept={kept} onStart={start} />
+      </>
+    );
   }
 
   const over = phase === "ended" || phase === "failed";
   return (
     <div className="terminal-page">
-      <StatusBar info={info} connected={connected} phase={phase} onShowSteps={openSteps} onEnd={end} />
+      <StatusBar
+        info={info}
+        connected={connected}
+        phase={phase}
+        onShowSteps={openSteps}
+        onEnd={end}
+        controls={controls}
+        onHand={raiseHand}
+        onTakeover={allowTakeover}
+        othersTyping={othersTyping}
+      />
+      <NoticeBanner notice={roomNotice} />
       {over && (
         <div className={`banner ${phase}`} role="alert" data-testid="banner">
           <span>{phase === "ended" ? <><strong>Session ended:</strong> {banner}</> : capitalize(banner ?? "")}</span>

@@ -110,6 +110,9 @@ test("a second student gets a container of their own", async ({ browser }) => {
   if (updateScreenshots) {
     // A clean screen with a few commands a first lesson would use (no test markers).
     await typeLine(ada, "clear");
+    // Keys typed before the shell's next prompt can be lost while it asks the terminal where its cursor is:
+    // wait for the prompt at the top of the cleared screen.
+    await expect.poll(() => ada.evaluate(() => [window.__term?.buffer.active.cursorX, window.__term?.buffer.active.cursorY])).toEqual([4, 0]);
     await typeLine(ada, "cat /etc/os-release | head -n 3; id; hostname; ip -4 addr show eth0; ps");
     await waitForTerminal(ada, /^\s*\d+ root\s+\S+ ps\n\/ #/m);
     await ada.screenshot({ path: path.join(root, "docs", "student.png") });

@@ -42,7 +42,7 @@ export const E2E_DIST = ".next-e2e";
 /** `next build` into E2E_DIST, unless the last one is newer than everything the pages are made of. */
 function buildPages(): void {
   const built = newest(path.join(root, E2E_DIST, "index.html"));
-  const sources = ["app", "public", "server/common/protocol.ts", "next.config.mjs", "package-lock.json"];
+  const sources = ["app", "public", "server/common", "next.config.mjs", "package-lock.json"];
   if (built > 0 && sources.every((source) => newest(path.join(root, source)) < built)) return;
   console.log("e2e: building the pages (next build)");
   execFileSync("npx", ["--no-install", "next", "build"], {

@@ -32,6 +32,11 @@ const schema = z.object({
   // Students' files are kept this many days after a session ends (0: not kept), up to this size compressed.
   PLAYGROUND_KEEP_WORK_DAYS: z.coerce.number().int().min(0).max(3650).default(7),
   PLAYGROUND_KEEP_WORK_MAX: sizeText(1024, "the kept work's size").default(50 * 1024 ** 2),
+  // Sessions' terminals are recorded (asciicast v2) and kept this many days after they end (0: not recorded),
+  // all recordings together up to this size (the oldest ended ones go first); keystrokes too with RECORD_INPUT=1.
+  PLAYGROUND_RECORDINGS_DAYS: z.coerce.number().int().min(0).max(3650).default(14),
+  PLAYGROUND_RECORDINGS_MAX: sizeText(1024 ** 2, "the recordings' size").default(1024 ** 3),
+  PLAYGROUND_RECORD_INPUT: z.enum(["0", "1"]).default("0"),
   // "1": a stopping server ends every session (an upgrade keeps them running by default).
   PLAYGROUND_END_ON_STOP: z.enum(["0", "1"]).default("0"),
   // Tests only: kill this process at that point of a container's start (engine/lifecycle/failpoints.ts).
@@ -157,6 +162,8 @@ export interface Config {
     lessonsDir?: string;
     /** The largest file a student may upload or download. */
     fileMaxBytes: number;
+    /** Sessions' recordings: kept for days after they end (0: none made), up to maxBytes together. */
+    recordings: { days: number; maxBytes: number; recordInput: boolean };
   };
   logLevel: string;
   /** Tests only: where to crash on purpose (engine/lifecycle/failpoints.ts). */
@@ -217,6 +224,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       lesson: e.PLAYGROUND_LESSON,
       lessonsDir: e.PLAYGROUND_LESSONS_DIR && path.resolve(e.PLAYGROUND_LESSONS_DIR),
       fileMaxBytes: e.PLAYGROUND_UPLOAD_MAX,
+      recordings: { days: e.PLAYGROUND_RECORDINGS_DAYS, maxBytes: e.PLAYGROUND_RECORDINGS_MAX, recordInput: e.PLAYGROUND_RECORD_INPUT === "1" },
     },
     logLevel: e.PLAYGROUND_LOG_LEVEL,
     failpoint: e.PLAYGROUND_FAILPOINT,

@@ -28,6 +28,7 @@ import { loadLessons } from "./lessons/loader.ts";
 import type { Lesson } from "./lessons/format.ts";
 import { SessionRegistry } from "./sessions/registry.ts";
 import { WorkStore } from "./sessions/work-store.ts";
+import { Recordings } from "./sessions/recordings.ts";
 import { startReaper } from "./sessions/reaper.ts";
 import { apiHandler } from "./web/http-api.ts";
 import { metricsHandler, playgroundMetrics } from "./web/metrics.ts";
@@ -43,6 +44,7 @@ import { PreviewGrants } from "./web/preview-grants.ts";
 import { PreviewProxy } from "./web/preview-proxy.ts";
 import { createPreviewServer } from "./web/preview-server.ts";
 import { RequestGuard } from "./web/request-guard.ts";
+import { RoomNotice } from "./web/room-notice.ts";
 import { loadTokens, type Tokens } from "./web/tokens.ts";
 
 /** The checkout: the lessons and the built pages are there (this file runs from server/ or from the CLI's bundle). */
@@ -84,7 +86,8 @@ async function main(): Promise<void> {
     room: () => config.web.maxSessions - registry.live().length,
     log: log.child({ part: "pool" }),
   });
-  const registry: SessionRegistry = new SessionRegistry(pool, engine.db, log.child({ part: "sessions" }), limitsOf(config), room, work);
+  const recordings = new Recordings(config.dataDir, config.web.recordings, log.child({ part: "recordings" }));
+  const registry: SessionRegistry = new SessionRegistry(pool, engine.db, log.child({ part: "sessions" }), limitsOf(config), room, work, recordings);
   registry.on("room", (spec) => void pool.configure(spec));
   // As the room fills the pool shrinks (and grows again as sessions end).
   registry.on("changed", () => pool.roomChanged());
@@ -92,6 +95,8 @@ async function main(): Promise<void> {
   if (earlier.adopted || earlier.ended) log.info(earlier, "sessions of an earlier server process: adopted the running ones");
   const stopReaper = startReaper(registry, log);
   const stopExpiry = expireKeptWork(work, log.child({ part: "work" }));
+  // After adoption: the recordings being continued count as live, never as ended ones to remove.
+  const stopRetention = recordings.startRetention();
 
   const classroom = openClassroom(config, lessons, registry, engine, log.child({ part: "lessons" }));
 
@@ -114,6 +119,7 @@ async function main(): Promise<void> {
     registry,
     removeAll: () => pool.suspend(() => engine.removeAll()),
     purgeWork: () => work.purge(),
+    recordings,
     db: engine.db,
     tokens,
     fileMaxBytes: config.web.fileMaxBytes,
@@ -140,13 +146,14 @@ async function main(): Promise<void> {
   });
   const cookieMaxAge = Math.round(Math.max(config.web.lifetimeMs / 1000, 24 * 3600));
   const { burst, perMinute } = config.web.startLimit;
+  const notice = await RoomNotice.load(engine.db);
   studentNamespace(io, registry, log.child({ part: "student" }), cookieMaxAge, {
     joinCode: tokens.joinCode,
     starts: new AddressLimits(perMinute / 60, burst),
     guesses: new AddressLimits(1 / 6, 10),
     guard,
     settings: { fileMaxBytes: config.web.fileMaxBytes },
-  }, classroom);
+  }, classroom, notice);
   const roomInfo = (): RoomInfo => ({
     joinCode: tokens.joinCode,
     image: registry.room.image,
@@ -154,7 +161,7 @@ async function main(): Promise<void> {
     profile: registry.room.profile,
     pool: { ready: pool.status().ready, size: config.web.warmPool },
   });
-  const instructors = instructorNamespace(io, registry, tokens, log.child({ part: "instructor" }), roomInfo);
+  const instructors = instructorNamespace(io, registry, tokens, log.child({ part: "instructor" }), roomInfo, notice);
   pool.on("change", () => instructors.roomChanged());
   registry.on("room", () => instructors.roomChanged());
 
@@ -181,6 +188,7 @@ async function main(): Promise<void> {
     stopReaper();
     stopExpiry();
     classroom.stop();
+    stopRetention();
     instructors.stop();
     server.close();
     // Waiting containers are not sessions: nothing to keep, and they would not survive this process.

@@ -1,17 +1,20 @@
 "use client";
 // "How was this built?": the steps the engine took to make this student's
-// container, in order, each with the shell command that does the same by hand.
+// container, in order, each with the shell command that does the same by hand
+// and how long it took. Instructors open the same list for any session.
 // A container is no magic box: it is a few namespaces, a root filesystem, a
 // veth pair and some cgroup files, and this list shows exactly which.
 import { useEffect, useRef } from "react";
 import type { SessionInfo } from "../../server/common/protocol.ts";
+import { formatMs } from "../../server/common/recording-markers.ts";
 
 interface Props {
   steps: SessionInfo["steps"];
   onClose(): void;
+  title?: string;
 }
 
-export function BuildSteps({ steps, onClose }: Props) {
+export function BuildSteps({ steps, onClose, title = "How your container was built" }: Props) {
   const closeButton = useRef<HTMLButtonElement>(null);
 
   useEffect(() => {
@@ -30,7 +33,7 @@ export function BuildSteps({ steps, onClose }: Props) {
   return (
     <section className="steps-panel" role="dialog" aria-labelledby="steps-title" data-testid="build-steps">
       <div className="steps-header">
-        <h2 id="steps-title">How your container was built</h2>
+        <h2 id="steps-title">{title}</h2>
         <button ref={closeButton} className="small" onClick={onClose}>
           Close
         </button>
@@ -43,18 +46,11 @@ export function BuildSteps({ steps, onClose }: Props) {
         {steps.map((step, index) => (
           <li key={index}>
             <span className="step-title">{step.title}</span>
-            {step.ms !== undefined && <span className="step-ms">{formatStepTime(step.ms)}</span>}
+            {step.ms !== undefined && <span className="step-time">{formatMs(step.ms)}</span>}
             <pre className="step-command">{step.command}</pre>
           </li>
         ))}
       </ol>
     </section>
   );
-}
-
-/** "0.05 ms", "3.2 ms", "140 ms": enough digits to compare steps. */
-function formatStepTime(ms: number): string {
-  if (ms < 1) return `${ms.toFixed(2)} ms`;
-  if (ms < 10) return `${ms.toFixed(1)} ms`;
-  return `${Math.round(ms)} ms`;
 }

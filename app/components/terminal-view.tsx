@@ -20,10 +20,12 @@ interface Props {
   onResize?(size: { cols: number; rows: number }): void;
   /** Exposes the terminal as `window.__term` so the browser tests can read its buffer (their build only). */
   exposeForTests?: boolean;
+  /** False: the terminal keeps the size it is given instead of filling the element (a replay). */
+  fit?: boolean;
   className?: string;
 }
 
-export function TerminalView({ readOnly, onReady, onData, onResize, exposeForTests, className }: Props) {
+export function TerminalView({ readOnly, onReady, onData, onResize, exposeForTests, fit, className }: Props) {
   const element = useRef<HTMLDivElement>(null);
   // The latest callbacks, read by listeners that are registered only once.
   const callbacks = useRef({ onReady, onData, onResize });
@@ -32,10 +34,11 @@ export function TerminalView({ readOnly, onReady, onData, onResize, exposeForTes
   const opened = useRef<OpenTerminal | undefined>(undefined);
   const readOnlyNow = useRef(readOnly);
   readOnlyNow.current = readOnly;
+  const fitNow = useRef(fit);
 
   useEffect(() => {
     let cancelled = false;
-    openTerminal(element.current!, { readOnly: readOnlyNow.current }).then((terminal) => {
+    openTerminal(element.current!, { readOnly: readOnlyNow.current, fit: fitNow.current }).then((terminal) => {
       if (cancelled) {
         terminal.dispose();
         return;

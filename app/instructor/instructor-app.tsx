@@ -1,18 +1,34 @@
 "use client";
-// The instructor page: a live list of every session, a read-only view of the
-// terminal of the one clicked, a button to end a session, and links to what
-// each container serves (its port previews).
+// The instructor page: a live list of every session (raised hands first), a
+// view of the terminal of the one clicked (read-only, unless its student lets
+// the instructor type), how any session's container was built, the replay and
+// download of any session's recording, and what the instructor tells or does
+// to the room: a notice, more time, the end; and links to what each
+// container serves (its port previews).
 //
 // The token travels in the socket.io handshake (`auth`), never in a URL the
 // server logs; a `?token=` link is accepted once, stored in sessionStorage
 // (this tab only) and removed from the address bar.
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { Socket } from "socket.io-client";
-import type { InstructorClientEvents, InstructorServerEvents, RoomInfo, SessionRow } from "../../server/common/protocol.ts";
+import {
+  MAX_INPUT_BYTES,
+  type InstructorClientEvents,
+  type InstructorServerEvents,
+  type Notice,
+  type RoomInfo,
+  type SessionRow,
+  type StepInfo,
+} from "../../server/common/protocol.ts";
+import { BuildSteps } from "../components/build-steps.tsx";
 import { ConnectionDot } from "../components/connection-dot.tsx";
 import { TerminalView } from "../components/terminal-view.tsx";
-import { shortId, formatBytes } from "../lib/format.ts";
+import { splitInput } from "../lib/flow-control.ts";
+import { formatBytes, shortId } from "../lib/format.ts";
 import type { OpenTerminal } from "../lib/terminal.ts";
+import { saveRecording } from "./recording-files.ts";
+import { ReplayView } from "./replay-view.tsx";
+import { EXTEND_MINUTES, RoomControls } from "./room-controls.tsx";
 import { SessionTable } from "./session-table.tsx";
 import { TokenForm } from "./token-form.tsx";
 
@@ -32,6 +48,13 @@ export function InstructorApp() {
   const [viewKey, setViewKey] = useState(0);
   const [failure, setFailure] = useState<string>();
   const [room, setRoom] = useState<RoomInfo>();
+  const [notice, setNotice] = useState<Notice | null>(null);
+  /** The build steps shown, for whose session. */
+  const [steps, setSteps] = useState<{ sessionId: string; steps: StepInfo[] }>();
+  const [replay, setReplay] = useState<{ sessionId: string; studentName?: string; live: boolean }>();
+  /** The instructor types into the watched terminal (its student allows it). */
+  const [typing, setTyping] = useState(false);
+  const [token, setToken] = useState("");
 
   const socketRef = useRef<InstructorSocket>(undefined);
   const watchedRef = useRef<string>(undefined);
@@ -62,6 +85,7 @@ export function InstructorApp() {
       if (mine !== attempt.current) return;
       const socket: InstructorSocket = io("/instructor", { auth: { token } });
       socketRef.current = socket;
+      setToken(token);
       socket.on("connect", () => {
         setConnected(true);
         setPhase("open");
@@ -89,6 +113,8 @@ export function InstructorApp() {
         if (sessionId === watchedRef.current) write(data);
       });
       socket.on("failure", (message) => setFailure(message));
+      socket.on("notice", (current) => setNotice(current));
+      socket.on("steps", (sessionId, list) => setSteps({ sessionId, steps: list }));
     },
     [resetViewer, write],
   );
@@ -123,6 +149,8 @@ export function InstructorApp() {
     socketRef.current = undefined;
     watchedRef.current = undefined;
     setWatched(undefined);
+    setReplay(undefined);
+    setSteps(undefined);
     setRows([]);
     setPhase("token");
   };
@@ -131,6 +159,8 @@ export function InstructorApp() {
     if (id === watchedRef.current) return;
     watchedRef.current = id;
     setWatched(id);
+    setTyping(false);
+    setReplay(undefined);
     resetViewer();
     socketRef.current?.emit("watch", id);
   };
@@ -138,8 +168,25 @@ export function InstructorApp() {
   const closeViewer = () => {
     watchedRef.current = undefined;
     setWatched(undefined);
+    setTyping(false);
     terminalRef.current = undefined;
     socketRef.current?.emit("unwatch");
+  };
+
+  /** Keys typed into the watched terminal, while taking over. */
+  const typeInto = useCallback((data: string) => {
+    const id = watchedRef.current;
+    if (!id) return;
+    for (const chunk of splitInput(data, MAX_INPUT_BYTES)) socketRef.current?.emit("type", id, chunk);
+  }, []);
+
+  const openReplay = (row: SessionRow) => {
+    closeViewer();
+    setReplay({ sessionId: row.id, studentName: row.studentName, live: row.state !== "ended" });
+  };
+  const download = (row: SessionRow) => saveRecording(token, row.id, row.studentName).catch((e: unknown) => setFailure(e instanceof Error ? e.message : String(e)));
+  const endAll = () => {
+    if (window.confirm("End every live session? Their containers and everything in them are removed.")) socketRef.current?.emit("endAll");
   };
 
   const end = (row: SessionRow) => {
@@ -184,6 +231,10 @@ export function InstructorApp() {
 
   const live = rows.filter((row) => row.state !== "ended").length;
   const watchedRow = rows.find((row) => row.id === watched);
+  // Typing stops the moment the student withdraws their consent.
+  const mayType = watchedRow?.state === "running" && watchedRow.takeoverAllowed === true;
+  const takingOver = typing && mayType;
+  const stepsRow = steps && rows.find((row) => row.id === steps.sessionId);
   return (
     <div className="instructor-page">
       <header className="status-bar">
@@ -229,9 +280,37 @@ export function InstructorApp() {
           </p>
         </section>
       )}
+      <RoomControls
+        notice={notice}
+        liveCount={live}
+        onNotice={(text) => socketRef.current?.emit("notice", text)}
+        onExtendAll={(minutes) => socketRef.current?.emit("extend", { session: "all", minutes })}
+        onEndAll={endAll}
+      />
       <section className="list">
-        <SessionTable rows={rows} watched={watched} onWatch={watch} onEnd={end} onPreview={openPreview} />
+        <SessionTable
+          rows={rows}
+          watched={watched}
+          onWatch={watch}
+          onEnd={end}
+          onExtend={(row) => socketRef.current?.emit("extend", { session: row.id, minutes: EXTEND_MINUTES })}
+          onLowerHand={(row) => socketRef.current?.emit("lowerHand", row.id)}
+          onSteps={(row) => socketRef.current?.emit("steps", row.id)}
+          onReplay={openReplay}
+          onDownload={download}
+          onPreview={openPreview}
+        />
       </section>
+      {steps && (
+        <div className="steps-overlay">
+          <BuildSteps
+            steps={steps.steps}
+            title={`How ${stepsRow?.studentName || "this student"}'s container was built`}
+            onClose={() => setSteps(undefined)}
+          />
+        </div>
+      )}
+      {replay && <ReplayView key={replay.sessionId} token={token} {...replay} onClose={() => setReplay(undefined)} />}
       {watched && (
         <section className="viewer" data-testid="viewer">
           <div className="viewer-title">
@@ -244,13 +323,20 @@ export function InstructorApp() {
                 </>
               )}
               {watchedRow?.state === "ended" && <span className="muted"> · ended</span>}
-              <span className="muted"> · read-only</span>
+              <span className="muted">{takingOver ? " · you are typing in this terminal" : " · read-only"}</span>
             </span>
-            <button className="link" onClick={closeViewer}>
-              Close
-            </button>
+            <span className="replay-actions">
+              {mayType && (
+                <label className="switch" title="The student lets you type into their terminal">
+                  <input type="checkbox" checked={typing} onChange={(event) => setTyping(event.target.checked)} /> Type in this terminal
+                </label>
+              )}
+              <button className="link" onClick={closeViewer}>
+                Close
+              </button>
+            </span>
           </div>
-          <TerminalView key={viewKey} readOnly onReady={onReady} exposeForTests className="fill" />
+          <TerminalView key={viewKey} readOnly={!takingOver} onReady={onReady} onData={typeInto} exposeForTests className="fill" />
         </section>
       )}
     </div>

@@ -1,8 +1,11 @@
 "use client";
-// The instructor's list: live sessions (click one to watch it) and, below, the ended ones.
+// The instructor's list: live sessions (click one to watch it; raised hands
+// come first) and, below, the ended ones; each with how its container was
+// built and its recording (replay, download).
 import type { SessionRow } from "../../server/common/protocol.ts";
 import { formatAgo, formatBytes, formatClock, formatDuration, shortId } from "../lib/format.ts";
 import { useNow } from "../lib/use-now.ts";
+import { EXTEND_MINUTES } from "./room-controls.tsx";
 
 interface Props {
   rows: SessionRow[];
@@ -11,12 +14,48 @@ interface Props {
   onEnd(row: SessionRow): void;
   /** Opens what the session's container serves on `port`. */
   onPreview(row: SessionRow, port: number): void;
+  onExtend(row: SessionRow): void;
+  onLowerHand(row: SessionRow): void;
+  onSteps(row: SessionRow): void;
+  onReplay(row: SessionRow): void;
+  onDownload(row: SessionRow): void;
+}
+
+/** A button in a row that does its own thing, not the row's (watching). */
+function RowButton({ label, onClick, className = "small", title }: { label: string; onClick(): void; className?: string; title?: string }) {
+  return (
+    <button
+      className={className}
+      title={title}
+      onClick={(event) => {
+        event.stopPropagation();
+        onClick();
+      }}
+    >
+      {label}
+    </button>
+  );
+}
+
+/** How the container was built, and the recording: for live and ended rows alike. */
+function SessionButtons({ row, onSteps, onReplay, onDownload }: { row: SessionRow } & Pick<Props, "onSteps" | "onReplay" | "onDownload">) {
+  return (
+    <>
+      {row.state !== "starting" && <RowButton label="Steps" title="How was this built?" onClick={() => onSteps(row)} />}
+      {row.recordingBytes !== undefined && (
+        <>
+          <RowButton label="Replay" title={`Replay the recording (${formatBytes(row.recordingBytes)})`} onClick={() => onReplay(row)} />
+          <RowButton label=".cast" title="Download the recording (asciicast: plays in asciinema)" onClick={() => onDownload(row)} />
+        </>
+      )}
+    </>
+  );
 }
 
 const dash = "—";
 const MAX_ENDED_SHOWN = 100;
 
-export function SessionTable({ rows, watched, onWatch, onEnd, onPreview }: Props) {
+export function SessionTable({ rows, watched, onWatch, onEnd, onExtend, onLowerHand, onSteps, onReplay, onDownload, onPreview }: Props) {
   const now = useNow();
   const live = rows.filter((row) => row.state !== "ended");
   // Most recently ended first; a long class day need not fill the page.
@@ -29,12 +68,14 @@ export function SessionTable({ rows, watched, onWatch, onEnd, onPreview }: Props
       <table className="sessions" data-testid="live-sessions">
         <thead>
           <tr>
+            <th>Hand</th>
             <th>Student</th>
             <th>Container</th>
             <th>Image</th>
             <th>State</th>
             <th>Lesson</th>
             <th>Started</th>
+            <th>Time left</th>
             <th>Last activity</th>
             <th className="num">CPU</th>
             <th className="num">Memory</th>
@@ -47,7 +88,7 @@ export function SessionTable({ rows, watched, onWatch, onEnd, onPreview }: Props
         <tbody>
           {live.length === 0 && (
             <tr>
-              <td colSpan={12} className="empty">
+              <td colSpan={15} className="empty">
                 No sessions yet. Students open this server&apos;s address and press Start.
               </td>
             </tr>
@@ -60,7 +101,19 @@ export function SessionTable({ rows, watched, onWatch, onEnd, onPreview }: Props
               data-session-id={row.id}
               title="Watch this terminal"
             >
-              <td>{row.studentName || <span className="muted">(no name)</span>}</td>
+              <td>
+                {row.handRaisedAt ? (
+                  <span className="hand" data-testid="hand" title={`raised ${formatAgo(row.handRaisedAt, now)}`}>
+                    ✋ <RowButton className="link" label="Lower" onClick={() => onLowerHand(row)} />
+                  </span>
+                ) : (
+                  dash
+                )}
+              </td>
+              <td>
+                {row.studentName || <span className="muted">(no name)</span>}
+                {row.takeoverAllowed && <span className="muted" title="The student lets you type into their terminal"> · may type</span>}
+              </td>
               <td>
                 <code>{row.containerId ? shortId(row.containerId) : dash}</code>
               </td>
@@ -82,6 +135,7 @@ export function SessionTable({ rows, watched, onWatch, onEnd, onPreview }: Props
                 )}
               </td>
               <td>{formatClock(row.startedAt)}</td>
+              <td className="num">{row.expiresAt ? formatDuration(Date.parse(row.expiresAt) - now) : dash}</td>
               <td>{formatAgo(row.lastActivityAt, now)}</td>
               <td className="num">{row.cpuPercent === undefined ? dash : `${row.cpuPercent.toFixed(1)} %`}</td>
               <td className="num">{row.memoryBytes === undefined ? dash : formatBytes(row.memoryBytes)}</td>
@@ -107,16 +161,11 @@ export function SessionTable({ rows, watched, onWatch, onEnd, onPreview }: Props
                   : dash}
               </td>
               <td>
-                <button
-                  className="danger small"
-                  onClick={(event) => {
-                    // The row itself opens the terminal; this button only ends.
-                    event.stopPropagation();
-                    onEnd(row);
-                  }}
-                >
-                  End
-                </button>
+                <span className="row-actions">
+                  <SessionButtons row={row} onSteps={onSteps} onReplay={onReplay} onDownload={onDownload} />
+                  <RowButton label={`+${EXTEND_MINUTES}m`} title={`${EXTEND_MINUTES} more minutes before this session ends`} onClick={() => onExtend(row)} />
+                  <RowButton className="danger small" label="End" onClick={() => onEnd(row)} />
+                </span>
               </td>
             </tr>
           ))}
@@ -135,6 +184,7 @@ export function SessionTable({ rows, watched, onWatch, onEnd, onPreview }: Props
                 <th>Ended</th>
                 <th>Why</th>
                 <th>Files</th>
+                <th />
               </tr>
             </thead>
             <tbody>
@@ -151,6 +201,11 @@ export function SessionTable({ rows, watched, onWatch, onEnd, onPreview }: Props
                   <td>{row.endedAt ? formatClock(row.endedAt) : dash}</td>
                   <td>{row.endReason ?? dash}</td>
                   <td className="saved-work">{row.savedWork ?? dash}</td>
+                  <td>
+                    <span className="row-actions">
+                      <SessionButtons row={row} onSteps={onSteps} onReplay={onReplay} onDownload={onDownload} />
+                    </span>
+                  </td>
                 </tr>
               ))}
             </tbody>

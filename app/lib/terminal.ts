@@ -21,7 +21,8 @@ const theme = {
   brightBlack: "#636e7b",
 };
 
-export async function openTerminal(element: HTMLElement, options: { readOnly: boolean }): Promise<OpenTerminal> {
+/** `fit`: the terminal follows its element's size (false: its size is set by the caller, as a replay sets the recording's). */
+export async function openTerminal(element: HTMLElement, options: { readOnly: boolean; fit?: boolean }): Promise<OpenTerminal> {
   const [{ Terminal }, { FitAddon }, { WebLinksAddon }] = await Promise.all([
     import("@xterm/xterm"),
     import("@xterm/addon-fit"),
@@ -57,7 +58,7 @@ export async function openTerminal(element: HTMLElement, options: { readOnly: bo
 
   const fit = () => {
     // A hidden element has no size: fitting it would shrink the terminal to nothing.
-    if (element.clientWidth > 0 && element.clientHeight > 0) fitAddon.fit();
+    if (options.fit !== false && element.clientWidth > 0 && element.clientHeight > 0) fitAddon.fit();
   };
   // The element changes size with the window and when banners come and go.
   const observer = new ResizeObserver(() => fit());

@@ -49,6 +49,22 @@ export const Input = z.string().max(MAX_INPUT_BYTES);
  */
 export const Ack = z.number().int().nonnegative();
 export const SessionId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
+/** A switch on the page (a raised hand, the take-over consent). */
+export const Toggle = z.boolean();
+/** What the instructor tells the room; an empty text takes the notice down. */
+export const NoticeText = z.string().max(500).transform((text) => text.trim());
+/** More time for one session, or for all of them. */
+export const ExtendRequest = z.object({
+  session: z.union([SessionId, z.literal("all")]),
+  minutes: z.number().int().min(1).max(240),
+});
+
+/** One step that made a container: what it did, the shell command that does the same by hand, how long it took. */
+export interface StepInfo {
+  title: string;
+  command: string;
+  ms?: number;
+}
 
 /** What a student's page is told about its session. */
 export interface SessionInfo {
@@ -66,7 +82,26 @@ export interface SessionInfo {
    * (namespaces, mounts, network, cgroup limits) with the shell command that
    * does the same by hand. Shown to the student as the lesson.
    */
-  steps: { title: string; command: string; ms?: number }[];
+  steps: StepInfo[];
+  /** The session is recorded: its page offers the recording for download. */
+  recorded: boolean;
+}
+
+/** The instructor's message to the room, shown on every student page until taken down. */
+export interface Notice {
+  /** Changes with every new notice: a page that dismissed one shows the next. */
+  id: string;
+  text: string;
+  at: string;
+}
+
+/** The switches of a session, as its student's pages show them; sent on attach and whenever one changes. */
+export interface SessionControls {
+  handRaised: boolean;
+  /** The student lets the instructor type into their terminal. */
+  takeoverAllowed: boolean;
+  /** When the session ends by its lifetime (an instructor may extend it). */
+  expiresAt: string;
 }
 
 /** A row of the instructor's live list. */
@@ -91,6 +126,12 @@ export interface SessionRow {
   attached: boolean;
   /** Where the student is in the room's lesson. */
   lesson?: LessonPlace;
+  /** The size of the session's recording, when there is one (live: as far as it is written). */
+  recordingBytes?: number;
+  /** Live sessions: when the student raised their hand (such rows come first), when the lifetime ends, and whether the student lets the instructor type. */
+  handRaisedAt?: string;
+  expiresAt?: string;
+  takeoverAllowed?: boolean;
 }
 
 /** A lesson in the list students pick from. */
@@ -176,6 +217,12 @@ export interface StudentServerEvents {
   lesson: (state: LessonState | null) => void;
   /** The ports the container listens on, in answer to `ports` (each a preview at /preview/<session id>/<port>/). */
   ports: (ports: PortInfo[]) => void;
+  /** The instructor's notice to the room (on connect, and whenever it changes), or null when there is none. */
+  notice: (notice: Notice | null) => void;
+  /** The session's switches: after `session`, and whenever one changes. */
+  controls: (controls: SessionControls) => void;
+  /** Someone else (the instructor, with the student's consent) just typed into this terminal. */
+  typing: () => void;
 }
 
 /** Student namespace "/": events the browser emits. */
@@ -194,6 +241,10 @@ export interface StudentClientEvents {
   lessonCheck: () => void;
   /** Which ports the container listens on now: answered with `ports`. */
   ports: () => void;
+  /** Raise (true) or lower (false) a hand: the instructor's list shows it first. */
+  hand: (raised: boolean) => void;
+  /** Let the instructor type into this terminal (true), or no longer (false). */
+  takeover: (allowed: boolean) => void;
 }
 
 /** What the instructor page shows of the room itself. */
@@ -219,6 +270,10 @@ export interface InstructorServerEvents {
   /** Output of the watched session, replay first. */
   output: (sessionId: string, data: string) => void;
   failure: (message: string) => void;
+  /** The notice shown to the room (on connect, and whenever it changes). */
+  notice: (notice: Notice | null) => void;
+  /** How a session's container was built, as asked for with `steps`. */
+  steps: (sessionId: string, steps: StepInfo[]) => void;
 }
 
 /** Instructor namespace "/instructor": browser → server. */
@@ -226,4 +281,15 @@ export interface InstructorClientEvents {
   watch: (sessionId: string) => void;
   unwatch: () => void;
   end: (sessionId: string) => void;
+  /** End every live session. */
+  endAll: () => void;
+  extend: (request: z.input<typeof ExtendRequest>) => void;
+  /** Show a notice on every student page; an empty text takes it down. */
+  notice: (text: string) => void;
+  /** Answer a raised hand: it is lowered. */
+  lowerHand: (sessionId: string) => void;
+  /** Type into a session's terminal: only while its student allows it. */
+  type: (sessionId: string, data: string) => void;
+  /** Ask how a session's container was built (live or ended): answered with `steps`. */
+  steps: (sessionId: string) => void;
 }

@@ -4,7 +4,8 @@
 //    laptop went to sleep). Short enough to free places, long enough to
 //    survive a reload or a flaky network;
 //  - idle: attached, but nothing was typed for this long;
-//  - lifetime: no session lasts longer than this, busy or not.
+//  - lifetime: no session lasts longer than this, busy or not (unless the
+//    instructor gives it more time).
 // Each reason is told to the student in words, with the limit that applied.
 import type { Logger } from "pino";
 import type { Session } from "./session.ts";
@@ -13,8 +14,9 @@ import type { EndCause, SessionLimits, SessionRegistry } from "./registry.ts";
 /** Why `session` should end now (in words, and in a word), or undefined while it may go on. */
 export function reapReason(session: Session, limits: SessionLimits, now: number): { reason: string; cause: EndCause } | undefined {
   if (session.state === "ended") return undefined;
-  if (now - session.createdAt.getTime() >= limits.lifetimeMs) {
-    return { reason: `the session reached its time limit of ${describeDuration(limits.lifetimeMs)}`, cause: "lifetime" };
+  // The lifetime's end: the limit from the start, unless an instructor extended it.
+  if (now >= session.expiresAt.getTime()) {
+    return { reason: `the session reached its time limit of ${describeDuration(session.expiresAt.getTime() - session.createdAt.getTime())}`, cause: "lifetime" };
   }
   if (session.detachedSince && now - session.detachedSince.getTime() >= limits.graceMs) {
     return { reason: `no browser was attached for ${describeDuration(limits.graceMs)}`, cause: "no-browser" };

@@ -9,9 +9,11 @@
 import { createHash, randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
-import type { SessionRow } from "../common/protocol.ts";
+import type { SessionRow, StepInfo } from "../common/protocol.ts";
+import { buildStepsMarker } from "../common/recording-markers.ts";
 import type { Db } from "../db.ts";
 import type { BackendContainer, ContainerBackend, ContainerEnd, ContainerRequest, RoomSpec } from "../runtime/backend.ts";
+import type { Recordings } from "./recordings.ts";
 import { Session, type StudentClient } from "./session.ts";
 import type { WorkStore } from "./work-store.ts";
 
@@ -78,6 +80,7 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
     readonly limits: SessionLimits,
     private roomSpec: RoomSpec,
     readonly work: WorkStore,
+    readonly recordings: Recordings,
   ) {
     super();
   }
@@ -188,21 +191,26 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
       return this.failStart(session, error);
     }
     if (restored) session.progress(`Your files from last time are back (saved ${restored.savedAt.toISOString().slice(0, 16).replace("T", " ")} UTC).`);
+    const recorder = session.state === "ended" ? undefined : await this.recordings.begin(session, false);
     if (session.state === "ended") {
       // Ended while starting (by an instructor, a reset or shutdown): nothing may outlive it.
+      await this.recordings.finish(session.id);
       await this.stopContainer(session, container);
       return;
     }
     try {
-      session.bind(container);
+      session.bind(container, recorder);
     } catch (error) {
+      await this.recordings.finish(session.id);
       await this.stopContainer(session, container);
       return this.failStart(session, error);
     }
+    const steps = session.info().steps;
+    recorder?.mark(buildStepsMarker(steps));
     this.log.info({ session: session.id, container: container.id, ip: container.ip }, "session running");
     this.emit("running", (performance.now() - requestedAt) / 1000);
     this.changed();
-    await this.record(session.id, { state: "running", containerId: container.id, ip: container.ip });
+    await this.record(session.id, { state: "running", containerId: container.id, ip: container.ip, steps: JSON.stringify(steps) });
     this.endWhenExited(session, container);
   }
 
@@ -270,6 +278,8 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
     this.emit("ended", cause);
     this.changed();
     if (session.container) await this.stopContainer(session, session.container);
+    session.recorder?.mark(`the session ended: ${reason}`);
+    await this.recordings.finish(session.id);
     await this.record(session.id, {
       state: "ended",
       endReason: reason,
@@ -325,6 +335,8 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
     const kept = this.live();
     for (const session of kept) {
       session.release();
+      // Written out: the next server goes on with it.
+      await this.recordings.finish(session.id);
       session.container?.detach();
     }
     return kept.length;
@@ -348,11 +360,13 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
         if (row.cookieHash) this.endings.set(row.cookieHash, reason);
         continue;
       }
-      const session = new Session(row.id, row.cookieHash, row.image, row.studentName ?? undefined, new Date(row.createdAt.getTime() + this.limits.lifetimeMs), row.createdAt);
+      const expiresAt = row.expiresAt ?? new Date(row.createdAt.getTime() + this.limits.lifetimeMs);
+      const session = new Session(row.id, row.cookieHash, row.image, row.studentName ?? undefined, expiresAt, row.createdAt);
       session.lastInputAt = row.lastInputAt;
+      session.handRaisedAt = row.handRaisedAt ?? undefined;
       this.byId.set(session.id, session);
       this.byCookieHash.set(session.cookieHash, session);
-      session.bind(container);
+      session.bind(container, await this.recordings.begin(session, true));
       this.endWhenExited(session, container);
       adopted++;
     }
@@ -362,9 +376,50 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
     return { adopted, ended: rows.length - adopted };
   }
 
-  /** The instructor's list: live sessions with their usage, then the ended ones, newest first. */
+  /** How a session's container was built: a live one's from its container, an ended one's from the record. */
+  async steps(id: string): Promise<StepInfo[] | undefined> {
+    const live = this.byId.get(id);
+    if (live) return live.state === "running" ? live.info().steps : [];
+    const row = await this.db.session.findUnique({ where: { id }, select: { steps: true } });
+    if (!row) return undefined;
+    try {
+      return row.steps ? (JSON.parse(row.steps) as StepInfo[]) : [];
+    } catch {
+      return [];
+    }
+  }
+
+  /** The student raises (or lowers) their hand, or the instructor lowers it. */
+  async raiseHand(session: Session, raised: boolean): Promise<void> {
+    if (raised === (session.handRaisedAt !== undefined)) return;
+    session.handRaisedAt = raised ? new Date() : undefined;
+    session.controlsChanged();
+    this.changed();
+    await this.record(session.id, { handRaisedAt: session.handRaisedAt ?? null });
+  }
+
+  /** The student lets the instructor type into their terminal, or no longer. */
+  allowTakeover(session: Session, allowed: boolean): void {
+    if (allowed === session.takeoverAllowed) return;
+    session.takeoverAllowed = allowed;
+    this.log.info({ session: session.id, allowed }, "the student changed whether the instructor may type");
+    session.controlsChanged();
+    this.changed();
+  }
+
+  /** More time before the session's lifetime ends (the instructor's "extend"). */
+  async extend(session: Session, minutes: number): Promise<void> {
+    if (session.state === "ended") return;
+    session.expiresAt = new Date(session.expiresAt.getTime() + minutes * 60_000);
+    session.controlsChanged();
+    this.changed();
+    await this.record(session.id, { expiresAt: session.expiresAt });
+  }
+
+  /** The instructor's list: live sessions with their usage (raised hands first, the earliest raised first, then the newest), then the ended ones, newest first. */
   async rows(): Promise<SessionRow[]> {
-    const live = await this.liveRows();
+    const recorded = new Map((await this.recordings.list()).map((r) => [r.session, r.bytes]));
+    const live = await Promise.all(this.live().map((s) => this.liveRow(s, recorded.get(s.id))));
     const liveIds = new Set(live.map((r) => r.id));
     const ended = await this.db.session.findMany({
       where: { state: "ended" },
@@ -386,17 +441,23 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
         endReason: r.endReason ?? undefined,
         savedWork: r.savedWork ?? undefined,
         attached: false,
+        recordingBytes: recorded.get(r.id),
       }));
-    live.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+    live.sort((a, b) => {
+      if (a.handRaisedAt && b.handRaisedAt) return a.handRaisedAt.localeCompare(b.handRaisedAt);
+      if (a.handRaisedAt || b.handRaisedAt) return a.handRaisedAt ? -1 : 1;
+      return b.startedAt.localeCompare(a.startedAt);
+    });
     return [...live, ...endedRows];
   }
 
   /** The live sessions with their usage (CPU, memory, processes) where their containers run. */
-  liveRows(): Promise<SessionRow[]> {
-    return Promise.all(this.live().map((s) => this.liveRow(s)));
+  async liveRows(): Promise<SessionRow[]> {
+    const recorded = new Map((await this.recordings.list()).map((r) => [r.session, r.bytes]));
+    return Promise.all(this.live().map((s) => this.liveRow(s, recorded.get(s.id))));
   }
 
-  private async liveRow(s: Session): Promise<SessionRow> {
+  private async liveRow(s: Session, recordingBytes: number | undefined): Promise<SessionRow> {
     const row: SessionRow = {
       id: s.id,
       studentName: s.studentName,
@@ -408,6 +469,10 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
       ip: s.container?.ip,
       attached: s.attachedCount > 0,
       ...(s.lesson ? { lesson: s.lesson.place() } : {}),
+      recordingBytes,
+      handRaisedAt: s.handRaisedAt?.toISOString(),
+      expiresAt: s.expiresAt.toISOString(),
+      takeoverAllowed: s.takeoverAllowed,
     };
     if (s.state === "running" && s.container) {
       try {

@@ -7,12 +7,13 @@
 //
 // This file is the session's own state and its relay of text; starting and
 // ending it (the backend, the record, the cap) is the registry's business.
-import type { LessonState, SessionInfo } from "../common/protocol.ts";
+import type { LessonState, SessionControls, SessionInfo } from "../common/protocol.ts";
 import type { LessonProgress } from "../lessons/progress.ts";
 import type { BackendContainer } from "../runtime/backend.ts";
 import type { Terminal } from "../runtime/terminal.ts";
 import { FlowControl } from "./flow-control.ts";
 import { OutputBatcher } from "./output-batcher.ts";
+import type { Recorder } from "./recorder.ts";
 
 /** A connection that receives a terminal's output. */
 export interface Reader {
@@ -24,6 +25,9 @@ export interface Reader {
 /** A student's page: reads the output, types, and is told how the session goes. */
 export interface StudentClient extends Reader {
   session(info: SessionInfo): void;
+  controls(controls: SessionControls): void;
+  /** Someone else typed into the terminal just now (the instructor, with the student's consent). */
+  typing(): void;
   progress(line: string): void;
   ended(reason: string): void;
   failure(message: string): void;
@@ -54,6 +58,10 @@ export const MAX_TYPEAHEAD_CHARS = 64 * 1024;
 
 /** "Reset the terminal": a watcher that fell behind starts over from a clean screen. */
 const TERMINAL_RESET = "\x1bc";
+/** The student's page is told someone else types at most this often (it shows a notice for a few seconds). */
+const TYPING_NOTICE_EVERY_MS = 1000;
+/** An instructor who types after this long a pause has taken over anew: the recording gets a marker. */
+const TAKEOVER_MARK_AFTER_MS = 60_000;
 
 export class Session {
   state: SessionState = "starting";
@@ -67,6 +75,14 @@ export class Session {
   size = { cols: 80, rows: 24 };
   /** The student's place in their lesson, if they follow one (lessons/classroom.ts keeps it). */
   lesson?: LessonProgress;
+  /** The session's recording, when the room records (recordings.ts). */
+  recorder?: Recorder;
+  /** Set while the student's hand is raised. */
+  handRaisedAt?: Date;
+  /** The student lets the instructor type into the terminal (never carried over a restart). */
+  takeoverAllowed = false;
+  private lastTakeoverAt = 0;
+  private lastTypingNotice = 0;
 
   private readonly students = new Map<string, StudentClient>();
   private readonly watchers = new Map<string, { watcher: Watcher; stale: boolean }>();
@@ -93,18 +109,22 @@ export class Session {
     readonly cookieHash: string,
     readonly image: string,
     readonly studentName: string | undefined,
-    readonly expiresAt: Date,
+    /** When the lifetime ends; an instructor may push it back. */
+    public expiresAt: Date,
     createdAt = new Date(),
   ) {
     this.createdAt = createdAt;
   }
 
-  /** The container is up: relay its terminal, and what was typed while it started. */
-  bind(container: BackendContainer): void {
+  /** The container is up: relay its terminal (and record it), and what was typed while it started. */
+  bind(container: BackendContainer, recorder?: Recorder): void {
     this.container = container;
     this.state = "running";
     const terminal = container.terminal;
     const stopData = terminal.onData((data) => this.batcher.push(data));
+    // In the same turn as the relay: output the terminal held until its first reader reaches both.
+    this.recorder = recorder;
+    recorder?.follow(terminal);
     const stopExit = terminal.onExit(() => (this.stopRelay = undefined));
     this.stopRelay = () => {
       stopData();
@@ -117,7 +137,10 @@ export class Session {
     if (this.flow.isPaused) terminal.pause();
     if (this.students.size === 0) this.detachedSince ??= new Date();
     const info = this.info();
-    for (const student of this.students.values()) student.session(info);
+    for (const student of this.students.values()) {
+      student.session(info);
+      student.controls(this.controls());
+    }
   }
 
   info(): SessionInfo {
@@ -133,7 +156,19 @@ export class Session {
       expiresAt: this.expiresAt.toISOString(),
       // Copied field by field: only what the page shows crosses the wire.
       steps: (c?.steps ?? []).map(({ title, command, ms }) => ({ title, command, ...(ms !== undefined ? { ms: Math.round(ms * 100) / 100 } : {}) })),
+      recorded: this.recorder !== undefined,
     };
+  }
+
+  controls(): SessionControls {
+    return { handRaised: this.handRaisedAt !== undefined, takeoverAllowed: this.takeoverAllowed, expiresAt: this.expiresAt.toISOString() };
+  }
+
+  /** A switch changed (by the student on one of their pages, or by the instructor): every page of the student is told. */
+  controlsChanged(): void {
+    if (this.state !== "running") return;
+    const controls = this.controls();
+    for (const student of this.students.values()) student.controls(controls);
   }
 
   get attachedCount(): number {
@@ -148,6 +183,7 @@ export class Session {
     this.detachedOutput = 0;
     if (this.state !== "running") return;
     client.session(this.info());
+    client.controls(this.controls());
     this.replayTo(client.id, (replay) => this.send(client, replay));
     if (this.pausedWhileDetached) {
       this.pausedWhileDetached = false;
@@ -184,13 +220,43 @@ export class Session {
       this.typeahead += data;
       return true;
     }
-    return this.terminal()?.write(data) ?? true;
+    const terminal = this.terminal();
+    if (!terminal) return true;
+    const taken = terminal.write(data);
+    if (taken) this.recorder?.input(data);
+    return taken;
+  }
+
+  /**
+   * The instructor types, while the student allows it: "refused" without the
+   * student's consent, "dropped" when the terminal takes no more input. The
+   * student's pages are told someone else is typing; the recording marks
+   * where a take-over begins.
+   */
+  typeAsInstructor(data: string): "typed" | "refused" | "dropped" {
+    if (!this.takeoverAllowed || this.state !== "running") return "refused";
+    const now = Date.now();
+    if (now - this.lastTakeoverAt > TAKEOVER_MARK_AFTER_MS) this.recorder?.mark("the instructor types in this terminal");
+    this.lastTakeoverAt = now;
+    if (now - this.lastTypingNotice >= TYPING_NOTICE_EVERY_MS) {
+      this.lastTypingNotice = now;
+      for (const student of this.students.values()) student.typing();
+    }
+    return this.input(data) ? "typed" : "dropped";
   }
 
   /** Sizes were validated (clamped by the protocol schema) before they got here. */
   resize(cols: number, rows: number): void {
     this.size = { cols, rows };
-    this.terminal()?.resize(cols, rows);
+    const terminal = this.terminal();
+    if (!terminal) return;
+    terminal.resize(cols, rows);
+    this.recorder?.resize(cols, rows);
+  }
+
+  /** A marker in the session's recording, for the replay to jump to (a lesson's step). */
+  mark(label: string): void {
+    if (this.state === "running") this.recorder?.mark(label);
   }
 
   ack(clientId: string, chars: number): void {

@@ -5,6 +5,10 @@
 //   PUT  /api/admin/room    (admin token)  what new sessions get: {image?, memory?, cpus?, pids?, profile?}
 //                                           (the warm pool is rebuilt to match); GET shows it
 //   GET  /api/sessions      (instructor or admin token)  the session list
+//   GET  /api/recordings    (instructor or admin token)  every recording kept, newest first
+//   GET  /api/recordings/ID.cast  (instructor or admin token, or the session's own
+//                                  browser by its cookie)  a session's recording
+//                                  (asciicast v2); a live one as far as it is written
 //   GET  /api/health        (no token)     server, database and kernel prerequisites
 //   POST /api/files/upload, GET /api/files/download  (the student's session cookie)
 //                                           files into and out of their container (files-api.ts)
@@ -13,16 +17,20 @@
 //                                           a minute (preview-entry.ts)
 // Tokens come as `Authorization: Bearer …`. A missing or wrong token is a 401
 // and nothing is done. Anything else under /api/ is a 404 here, never a page.
+import fs from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { pipeline } from "node:stream/promises";
 import type { Logger } from "pino";
 import { z } from "zod";
 import type { Db } from "../db.ts";
-import type { SessionRegistry } from "../sessions/registry.ts";
 import { handleFiles } from "./files-api.ts";
 import type { PreviewEntry } from "./preview-entry.ts";
+import type { Recordings } from "../sessions/recordings.ts";
+import { hashCookie, type SessionRegistry } from "../sessions/registry.ts";
+import { secretFromCookieHeader } from "./cookies.ts";
 import { checkHealth } from "./health.ts";
 import { HttpError, readJsonBody, sendJson } from "./http-json.ts";
-import { bearerToken, roleOf, type Role, type Tokens } from "./tokens.ts";
+import { bearerToken, roleOf, tokenMatches, type Role, type Tokens } from "./tokens.ts";
 import { firstIssue } from "../common/validation.ts";
 import { Cpus, Memory, PidsLimit } from "../common/limits.ts";
 import { parseReference } from "../engine/image/reference.ts";
@@ -65,6 +73,7 @@ export interface ApiDeps {
   removeAll(): Promise<unknown>;
   /** Deletes every student's kept work; returns how many archives. */
   purgeWork(): Promise<number>;
+  recordings: Recordings;
   db: Db;
   tokens: Tokens;
   /** The largest file a student may upload or download. */
@@ -104,6 +113,11 @@ async function route(deps: ApiDeps, url: URL, req: IncomingMessage, res: ServerR
       allowMethod(req, "GET");
       requireRole(req, deps.tokens, "instructor");
       return sendJson(res, 200, { sessions: await deps.registry.rows() });
+    }
+    case "/api/recordings": {
+      allowMethod(req, "GET");
+      requireRole(req, deps.tokens, "instructor");
+      return sendJson(res, 200, { recordings: await listRecordings(deps) });
     }
     case "/api/admin/reset": {
       allowMethod(req, "POST");
@@ -153,9 +167,73 @@ async function route(deps: ApiDeps, url: URL, req: IncomingMessage, res: ServerR
       if (!session || session.state !== "running") throw new HttpError(404, "no such running session");
       return sendJson(res, 200, { url: deps.preview.link(req, session.id, parsed.data.port) });
     }
-    default:
+    default: {
+      const cast = CAST_PATH.exec(path);
+      if (cast) {
+        allowMethod(req, "GET");
+        return sendRecording(deps, req, res, cast[1]);
+      }
       throw new HttpError(404, `no such API route: ${path}`);
+    }
   }
+}
+
+const CAST_PATH = /^\/api\/recordings\/([A-Za-z0-9_-]{8,64})\.cast$/;
+
+/** Every recording kept, with whose session it was. */
+async function listRecordings(deps: ApiDeps) {
+  const files = await deps.recordings.list();
+  const rows = await deps.db.session.findMany({ where: { id: { in: files.map((f) => f.session) } } });
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return files
+    .sort((a, b) => b.modifiedMs - a.modifiedMs)
+    .map((f) => {
+      const row = byId.get(f.session);
+      return {
+        session: f.session,
+        bytes: f.bytes,
+        live: f.live,
+        modifiedAt: new Date(f.modifiedMs).toISOString(),
+        studentName: row?.studentName ?? undefined,
+        startedAt: row?.createdAt.toISOString(),
+        endedAt: row?.endedAt?.toISOString(),
+      };
+    });
+}
+
+/**
+ * A recording, streamed: instructors may have any; a student the recordings
+ * of their own browser's sessions (its cookie's hash is on the session's record).
+ */
+async function sendRecording(deps: ApiDeps, req: IncomingMessage, res: ServerResponse, sessionId: string): Promise<void> {
+  const role = roleOf(bearerToken(req.headers.authorization), deps.tokens);
+  if (!role && !(await ownsSession(deps, req, sessionId))) {
+    throw new HttpError(401, "an instructor token (Authorization: Bearer …) or this session's own browser is required", { "www-authenticate": "Bearer" });
+  }
+  const found = await deps.recordings.find(sessionId);
+  if (!found) throw new HttpError(404, "this session has no recording (it was not recorded, or it is past the recordings' retention)");
+  res.writeHead(200, {
+    "content-type": "application/x-asciicast",
+    "content-length": found.bytes,
+    "content-disposition": `attachment; filename="playground-${sessionId}.cast"`,
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+  });
+  if (found.bytes === 0) return void res.end();
+  // No further than the last complete append: a live recording's next one may be under way.
+  try {
+    await pipeline(fs.createReadStream(found.file, { start: 0, end: found.bytes - 1 }), res);
+  } catch (error) {
+    // The response is cut either way; a client that went away mid-download is no server error.
+    if (!req.destroyed) deps.log.warn({ session: sessionId, err: String(error) }, "could not send a recording");
+  }
+}
+
+async function ownsSession(deps: ApiDeps, req: IncomingMessage, sessionId: string): Promise<boolean> {
+  const secret = secretFromCookieHeader(req.headers.cookie);
+  if (!secret) return false;
+  const row = await deps.db.session.findUnique({ where: { id: sessionId }, select: { cookieHash: true } });
+  return row?.cookieHash ? tokenMatches(hashCookie(secret), row.cookieHash) : false;
 }
 
 function allowMethod(req: IncomingMessage, method: string): void {

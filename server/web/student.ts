@@ -3,6 +3,8 @@
 // validated against the protocol's schemas and rate-limited, and a bad one
 // gets a `failure` on that socket only. A socket reaches only the session of
 // its own browser's cookie: there is no message that names another session.
+// A page also raises a hand, lets the instructor type (or not), and shows the
+// instructor's notice to the room.
 import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
 import type { Namespace, Server, Socket } from "socket.io";
@@ -14,11 +16,13 @@ import type { RequestGuard } from "./request-guard.ts";
 import { joinCodeMatches } from "./tokens.ts";
 import type { Classroom } from "../lessons/classroom.ts";
 import { LESSON_EVENTS, lessonEvents } from "./student-lessons.ts";
+import type { RoomNotice } from "./room-notice.ts";
 import {
   Ack,
   Input,
   Resize,
   StartRequest,
+  Toggle,
   type StudentClientEvents,
   type StudentServerEvents,
   type StudentSettings,
@@ -55,7 +59,7 @@ export interface RoomDoor {
   settings: StudentSettings;
 }
 
-export function studentNamespace(io: Server, registry: SessionRegistry, log: Logger, cookieMaxAgeSeconds: number, door: RoomDoor, classroom: Classroom): Namespace {
+export function studentNamespace(io: Server, registry: SessionRegistry, log: Logger, cookieMaxAgeSeconds: number, door: RoomDoor, classroom: Classroom, notice: RoomNotice): Namespace {
   // The handshake is the only HTTP response socket.io lets us add a header to:
   // a browser without a (well-formed) session cookie gets one here.
   io.engine.on("initial_headers", (headers: Record<string, string | string[]>, req: IncomingMessage) => {
@@ -66,7 +70,11 @@ export function studentNamespace(io: Server, registry: SessionRegistry, log: Log
   });
 
   const nsp = io.of("/") as unknown as Namespace<StudentClientEvents, StudentServerEvents>;
-  nsp.on("connection", (socket) => connect(socket, registry, log, door, classroom));
+  nsp.on("connection", (socket) => {
+    connect(socket, registry, log, door, classroom);
+    socket.emit("notice", notice.current);
+  });
+  notice.on("changed", (current) => nsp.emit("notice", current));
   return nsp as unknown as Namespace;
 }
 
@@ -97,6 +105,8 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
       socket.emit("session", info);
       lessons.sendState();
     },
+    controls: (controls) => socket.emit("controls", controls),
+    typing: () => socket.emit("typing"),
     progress: (line) => socket.emit("progress", line),
     lesson: (state) => socket.emit("lesson", state),
     ended: (reason) => {
@@ -114,6 +124,7 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
     start: new RateLimit(0.5, 3),
     lesson: new RateLimit(2, 10),
     ports: new RateLimit(2, 10),
+    toggle: new RateLimit(2, 10),
   };
   const allowed = (kind: keyof typeof limits) => {
     if (limits.any.take() && (kind === "any" || limits[kind].take())) return true;
@@ -218,7 +229,23 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
     );
   });
 
-  const known = new Set<string>(["start", "input", "resize", "ack", "end", "ports", ...LESSON_EVENTS]);
+  socket.on("hand", (raised) => {
+    if (!allowed("toggle")) return;
+    const parsed = Toggle.safeParse(raised);
+    if (!parsed.success) return refuse(`invalid hand: ${firstIssue(parsed.error)}`);
+    if (!session || session.state === "ended") return refuse("there is no session to raise a hand in: press Start");
+    registry.raiseHand(session, parsed.data).catch((error) => log.error({ session: session?.id, err: String(error) }, "could not record a raised hand"));
+  });
+
+  socket.on("takeover", (value) => {
+    if (!allowed("toggle")) return;
+    const parsed = Toggle.safeParse(value);
+    if (!parsed.success) return refuse(`invalid take-over switch: ${firstIssue(parsed.error)}`);
+    if (!session || session.state === "ended") return refuse("there is no session: press Start");
+    registry.allowTakeover(session, parsed.data);
+  });
+
+  const known = new Set<string>(["start", "input", "resize", "ack", "end", "ports", "hand", "takeover", ...LESSON_EVENTS]);
   socket.onAny((event: unknown) => {
     if (typeof event === "string" && known.has(event)) return;
     if (allowed("any")) refuse(`unknown message "${String(event).slice(0, 40)}"`);

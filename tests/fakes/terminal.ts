@@ -1,7 +1,8 @@
 // A Terminal for unit tests of the sessions layer: the test plays the program
 // (emit() is its output), and reads what the session did to the terminal
 // (keystrokes written, size, pauses). replay() answers with `screen`, as a
-// terminal's holder answers with its recent output.
+// terminal's holder answers with its recent output; catchUp() with the output
+// since a byte count, of which the holder keeps the last `ringBytes`.
 import type { BackendContainer } from "../../server/runtime/backend.ts";
 import type { Terminal } from "../../server/runtime/terminal.ts";
 
@@ -14,7 +15,11 @@ export class FakeTerminal implements Terminal {
   screen = "";
   /** Whether write() accepts input (false: the program has left too much unread). */
   accepting = true;
-  private readonly dataListeners = new Set<(data: string) => void>();
+  /** Everything the program wrote, as bytes. */
+  printed: Buffer = Buffer.alloc(0);
+  /** How much of it the holder keeps for catchUp(). */
+  ringBytes = 64 * 1024;
+  private readonly dataListeners = new Set<(data: string, end?: number) => void>();
   private readonly exitListeners = new Set<() => void>();
 
   write(data: string): boolean {
@@ -33,12 +38,20 @@ export class FakeTerminal implements Terminal {
     this.paused = false;
     this.flow.push("resume");
   }
-  onData(listener: (data: string) => void): () => void {
+  onData(listener: (data: string, end?: number) => void): () => void {
     this.dataListeners.add(listener);
     return () => this.dataListeners.delete(listener);
   }
   replay(): Promise<string> {
     return new Promise((resolve) => setImmediate(() => resolve(this.screen)));
+  }
+  /** Answered a moment later, from what was printed by then (as a holder answers with its ring). */
+  catchUp(from: number, answer: (text: string, end: number, lost: number) => void): void {
+    setImmediate(() => {
+      const total = this.printed.length;
+      const start = Math.max(from, total - this.ringBytes);
+      answer(this.printed.subarray(Math.min(start, total)).toString("utf8"), total, Math.max(0, start - from));
+    });
   }
   onExit(listener: () => void): () => void {
     this.exitListeners.add(listener);
@@ -47,7 +60,8 @@ export class FakeTerminal implements Terminal {
   /** The program prints: also kept for replay(), as a holder keeps it. */
   emit(data: string): void {
     this.screen += data;
-    for (const listener of this.dataListeners) listener(data);
+    this.printed = Buffer.concat([this.printed, Buffer.from(data)]);
+    for (const listener of this.dataListeners) listener(data, this.printed.length);
   }
   exit(): void {
     for (const listener of this.exitListeners) listener();

@@ -6,7 +6,7 @@
 // container starts reach it once it runs, and a lagging watcher is redrawn
 // once it catches up.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { SessionInfo } from "../../server/common/protocol.ts";
+import type { SessionControls, SessionInfo } from "../../server/common/protocol.ts";
 import { HIGH_WATERMARK, LOW_WATERMARK } from "../../server/sessions/flow-control.ts";
 import { DETACHED_OUTPUT_CHARS, MAX_TYPEAHEAD_CHARS, Session, type StudentClient, type Watcher } from "../../server/sessions/session.ts";
 import { fakeContainer, FakeTerminal } from "../fakes/terminal.ts";
@@ -14,16 +14,20 @@ import { fakeContainer, FakeTerminal } from "../fakes/terminal.ts";
 function page(id: string) {
   let text = "";
   const infos: SessionInfo[] = [];
+  const controls: SessionControls[] = [];
+  let typing = 0;
   const client: StudentClient = {
     id,
     output: (d) => (text += d),
     session: (i) => infos.push(i),
+    controls: (c) => controls.push(c),
+    typing: () => typing++,
     progress: () => {},
     ended: () => {},
     failure: () => {},
     lesson: () => {},
   };
-  return { client, text: () => text, infos };
+  return { client, text: () => text, infos, controls, typings: () => typing };
 }
 
 // The clock is the test's: "later" is a step it takes, never a wait that a busy machine could stretch.
@@ -166,6 +170,33 @@ describe("a session's relay", () => {
     terminal.emit("back\r\n");
     await settle();
     expect(seen).toBe("\x1bcwhile-away\r\nback\r\n");
+  });
+});
+
+describe("taking over a student's terminal", () => {
+  it("lets the instructor type only while the student allows it, and tells the student's pages someone else is typing", () => {
+    const { session, terminal, bind } = running();
+    const p = page("p");
+    session.attach(p.client);
+    bind();
+    expect(p.controls.at(-1)).toEqual({ handRaised: false, takeoverAllowed: false, expiresAt: session.expiresAt.toISOString() });
+
+    expect(session.typeAsInstructor("rm -rf ~\r")).toBe("refused");
+    expect(terminal.written).toEqual([]);
+    expect(p.typings()).toBe(0);
+
+    session.takeoverAllowed = true;
+    session.controlsChanged();
+    expect(p.controls.at(-1)).toMatchObject({ takeoverAllowed: true });
+    expect(session.typeAsInstructor("ls\r")).toBe("typed");
+    expect(terminal.written).toEqual(["ls\r"]);
+    expect(p.typings()).toBe(1);
+    session.typeAsInstructor("x"); // within the second: no second notice
+    expect(p.typings()).toBe(1);
+
+    session.takeoverAllowed = false;
+    expect(session.typeAsInstructor("pwd\r")).toBe("refused");
+    expect(terminal.written).toEqual(["ls\r", "x"]);
   });
 });
 

@@ -79,7 +79,8 @@ describe("output batching", () => {
 describe("the reaper's rules", () => {
   const limits = { maxSessions: 50, graceMs: 300_000, idleMs: 1_800_000, lifetimeMs: 14_400_000 };
   const session = () => {
-    const s = new Session("abcdefgh1234", "hash", "alpine:latest", undefined, new Date(Date.now() + limits.lifetimeMs));
+    const created = new Date();
+    const s = new Session("abcdefgh1234", "hash", "alpine:latest", undefined, new Date(created.getTime() + limits.lifetimeMs), created);
     s.state = "running";
     return s;
   };
@@ -96,6 +97,14 @@ describe("the reaper's rules", () => {
     s.lastInputAt = new Date(now - 1_800_000);
     expect(reapReason(s, limits, now)).toEqual({ reason: "nothing was typed for 30 minutes", cause: "idle" });
     expect(reapReason(s, limits, s.createdAt.getTime() + 14_400_000)).toEqual({ reason: "the session reached its time limit of 4 hours", cause: "lifetime" });
+  });
+
+  it("ends an extended session at its new end, not at the room's lifetime", () => {
+    const s = session();
+    s.lastInputAt = new Date(s.createdAt.getTime() + 14_000_000);
+    s.expiresAt = new Date(s.expiresAt.getTime() + 30 * 60_000);
+    expect(reapReason(s, limits, s.createdAt.getTime() + 14_400_000)).toBeUndefined();
+    expect(reapReason(s, limits, s.createdAt.getTime() + 16_200_000)).toEqual({ reason: "the session reached its time limit of 270 minutes", cause: "lifetime" });
   });
 
   it("says durations in words", () => {

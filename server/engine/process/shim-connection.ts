@@ -43,8 +43,9 @@ export interface ShimEvents {
   ready: [pid: number];
   /** Building the container failed (or, at the gate, its command could not be run). */
   failed: [message: string];
-  output: [data: Buffer];
-  /** The recent output, which ends at byte `total` of everything the container printed. */
+  /** Output as it comes; `at` is the place of its first byte in everything the container printed, when known (see outputAt). */
+  output: [data: Buffer, at: number | undefined];
+  /** The recent output, which ends at byte `total` of everything the container printed; output frames after it start there. */
   replay: [total: number, data: Buffer];
   /** The command was exec'd, `us` after the gate's last step. */
   started: [us: number];
@@ -66,11 +67,22 @@ export class ShimConnection extends EventEmitter<ShimEvents> {
    * prompt often comes while run() is still returning): that output is kept
    * here, and handed to the first "output" listener once it is added.
    */
-  private held: Buffer[] | undefined = [];
+  private held: { data: Buffer; at: number | undefined }[] | undefined = [];
   private heldBytes = 0;
+  /**
+   * Where the next output frame starts in everything the container printed.
+   * Whoever started the shim is sent everything from the first byte; a client
+   * that connects later learns the place from its first replay (output frames
+   * then continue from the replay's end).
+   */
+  private outputAt: number | undefined;
 
-  constructor(private readonly stream: Duplex) {
+  constructor(
+    private readonly stream: Duplex,
+    options: { streamsFromStart: boolean } = { streamsFromStart: true },
+  ) {
     super();
+    this.outputAt = options.streamsFromStart ? 0 : undefined;
     (this as EventEmitter).on("newListener", (event: string | symbol) => {
       // Called before the listener is added: hand over once it is.
       if (event === "output" && this.held) queueMicrotask(() => this.releaseHeld());
@@ -142,7 +154,7 @@ export class ShimConnection extends EventEmitter<ShimEvents> {
     const held = this.held;
     if (!held || this.listenerCount("output") === 0) return;
     this.held = undefined;
-    for (const data of held) this.emit("output", data);
+    for (const { data, at } of held) this.emit("output", data, at);
   }
 
   private onClose(): void {
@@ -184,18 +196,22 @@ export class ShimConnection extends EventEmitter<ShimEvents> {
       case T.output: {
         // Copied: the payload is a view of a buffer that is reused.
         const data = Buffer.from(payload);
+        const at = this.outputAt;
+        if (at !== undefined) this.outputAt = at + data.length;
         if (this.held) {
-          this.held.push(data);
+          this.held.push({ data, at });
           this.heldBytes += data.length;
-          while (this.heldBytes > MAX_HELD_BYTES && this.held.length > 1) this.heldBytes -= this.held.shift()!.length;
+          while (this.heldBytes > MAX_HELD_BYTES && this.held.length > 1) this.heldBytes -= this.held.shift()!.data.length;
         } else {
-          this.emit("output", data);
+          this.emit("output", data, at);
         }
         return;
       }
       case T.replay: {
         const newline = payload.indexOf(10);
-        this.emit("replay", Number(payload.subarray(0, newline).toString()), Buffer.from(payload.subarray(newline + 1)));
+        const total = Number(payload.subarray(0, newline).toString());
+        this.outputAt = total;
+        this.emit("replay", total, Buffer.from(payload.subarray(newline + 1)));
         return;
       }
       case T.started:
@@ -227,7 +243,7 @@ function parseHello(text: string): ShimHello {
 export function connectShim(socketPath: string, timeoutMs = 5000): Promise<{ connection: ShimConnection; hello: ShimHello }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(socketPath);
-    const connection = new ShimConnection(socket);
+    const connection = new ShimConnection(socket, { streamsFromStart: false });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`the shim at ${socketPath} did not answer`));
