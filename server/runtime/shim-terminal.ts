@@ -32,7 +32,7 @@ export class ShimTerminal implements Terminal {
 
   write(data: string): boolean {
     if (this.closed) return true;
-    if (this.connection.pendingBytes + Buffer.byteLength(data) > MAX_PENDING_INPUT_BYTES) return false;
+    if (this.connection.inputFull || this.connection.pendingBytes + Buffer.byteLength(data) > MAX_PENDING_INPUT_BYTES) return false;
     this.connection.input(data);
     return true;
   }

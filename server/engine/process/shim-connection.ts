@@ -16,6 +16,8 @@ const T = {
   started: "S",
   exited: "X",
   hello: "H",
+  inputFull: "F",
+  inputRoom: "N",
   gate: "G",
   input: "I",
   winsize: "W",
@@ -98,7 +100,10 @@ export class ShimConnection extends EventEmitter<ShimEvents> {
     return this.closed;
   }
 
-  /** Bytes written to the shim that it has not taken yet (its socket is full while the terminal's program does not read). */
+  /** The shim holds as many keystrokes as it takes for a program that does not read them: it drops more until it says otherwise. */
+  inputFull = false;
+
+  /** Bytes written to the shim that it has not taken yet (the socket is full: the shim is slow to read). */
   get pendingBytes(): number {
     return this.stream.writableLength;
   }
@@ -222,6 +227,12 @@ export class ShimConnection extends EventEmitter<ShimEvents> {
         return;
       case T.hello:
         this.emit("hello", parseHello(text()));
+        return;
+      case T.inputFull:
+        this.inputFull = true;
+        return;
+      case T.inputRoom:
+        this.inputFull = false;
         return;
     }
   }

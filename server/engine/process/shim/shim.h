@@ -79,6 +79,8 @@ enum frame_type {
   F_STARTED = 'S', /* "MICROSECONDS": the command was exec'd, this long after the gate's last step */
   F_EXITED = 'X',  /* "CODE": the container's first process ended (128+n for signal n) */
   F_HELLO = 'H',   /* "STATE PID OUTPUT_TOTAL" to a client that connects */
+  F_INPUT_FULL = 'F', /* the program left too many keystrokes unread: more are dropped until F_INPUT_ROOM */
+  F_INPUT_ROOM = 'N', /* it read enough of them: keystrokes are taken again */
   /* client → shim */
   F_GATE = 'G',    /* the command to run: NUL-separated directives (gate.c) */
   F_INPUT = 'I',   /* keystrokes */

@@ -33,7 +33,11 @@
 
 /* Output waiting for a slow client beyond this stops the reading of the terminal. */
 #define OUT_HIGH (256 * 1024)
-/* Keystrokes waiting for the terminal beyond this stop the reading of the client. */
+/*
+ * Keystrokes waiting for the terminal beyond this are dropped (the client is
+ * told: F_INPUT_FULL). The client is always read, so that what follows a
+ * flood of input (a kill, a release) still arrives.
+ */
 #define IN_HIGH (1024 * 1024)
 
 struct buffer {
@@ -83,6 +87,7 @@ static struct state {
   int paused;           /* the client asked for a pause */
   struct frame_reader reader;
   struct buffer out, in;
+  int input_full;           /* F_INPUT_FULL was sent, F_INPUT_ROOM not yet */
   struct ring ring;
   unsigned long long total; /* bytes of output so far */
   size_t unread_detached;   /* output read while nobody streamed */
@@ -115,6 +120,7 @@ static void drop_client(void) {
   st.paused = 0;
   st.out.len = 0;
   st.in.len = 0;
+  st.input_full = 0;
   frame_reader_reset(&st.reader);
   st.unread_detached = 0;
 }
@@ -174,7 +180,12 @@ static void handle_frame(char type, char *payload, size_t len) {
       if (st.cfg->daemon) prctl(PR_SET_PDEATHSIG, 0);
       break;
     case F_INPUT:
-      if (st.master >= 0) buffer_add(&st.in, payload, len);
+      if (st.master < 0 || st.in.len >= IN_HIGH) break;
+      buffer_add(&st.in, payload, len);
+      if (st.in.len >= IN_HIGH && !st.input_full) {
+        st.input_full = 1;
+        send_frame(F_INPUT_FULL, NULL, 0);
+      }
       break;
     case F_WINSIZE:
       if (st.master >= 0 && sscanf(payload, "%d %d", &cols, &rows) == 2 && cols > 0 && rows > 0 && cols < 10000 && rows < 10000) {
@@ -320,7 +331,7 @@ int supervise(const struct sup_config *cfg) {
     fds[i_sig = n++] = (struct pollfd){st.sigfd, POLLIN, 0};
     if (st.listener >= 0) fds[i_listen = n++] = (struct pollfd){st.listener, POLLIN, 0};
     if (st.client >= 0) {
-      short ev = (st.in.len < IN_HIGH ? POLLIN : 0) | (st.out.len > 0 ? POLLOUT : 0);
+      short ev = POLLIN | (st.out.len > 0 ? POLLOUT : 0);
       fds[i_client = n++] = (struct pollfd){st.client, ev, 0};
     }
     if (st.master >= 0) {
@@ -350,6 +361,10 @@ int supervise(const struct sup_config *cfg) {
       if (fds[i_master].revents & POLLOUT && st.in.len > 0) {
         ssize_t w = write(st.master, st.in.data, st.in.len);
         if (w > 0) buffer_drop(&st.in, (size_t)w);
+        if (st.input_full && st.in.len < IN_HIGH / 2) {
+          st.input_full = 0;
+          send_frame(F_INPUT_ROOM, NULL, 0);
+        }
       }
       if (fds[i_master].revents & (POLLIN | POLLHUP | POLLERR)) read_output();
     }
