@@ -124,8 +124,13 @@ export class LayerUnpacker {
   private rejectFailed!: (error: Error) => void;
   /** Entries are applied one at a time, in archive order: a later entry may replace or link to an earlier one. */
   private queue = Promise.resolve();
-  /** The first bytes, held until there are enough to tell the compression. */
-  private head: Buffer[] = [];
+  /**
+   * Compressed bytes not yet fed to the decompressor: held until there are
+   * enough to tell the compression, then gathered into large pieces, since
+   * each piece costs the decompressor a round trip to its thread.
+   */
+  private held: Buffer[] = [];
+  private heldBytes = 0;
   private decompressor?: Decompressor;
   /** The loop reading the decompressor's output into the parser. */
   private consuming = Promise.resolve();
@@ -171,15 +176,17 @@ export class LayerUnpacker {
     this.throwIfFailed();
     this.compressedBytes += chunk.length;
     this.options.onProgress?.(this.compressedBytes);
-    if (this.decompressor) return this.feed(chunk);
-    this.head.push(chunk);
-    if (this.compressedBytes >= MAGIC_BYTES) await this.feed(this.start());
+    this.held.push(chunk);
+    this.heldBytes += chunk.length;
+    if (!this.decompressor && this.heldBytes >= MAGIC_BYTES) this.start();
+    if (this.decompressor && this.heldBytes >= CHUNK_BYTES) await this.feedHeld();
   }
 
   /** No more bytes: wait for every entry to be applied, then check the digest. */
   async end(): Promise<ApplyLayerResult> {
     this.throwIfFailed();
-    if (!this.decompressor) await this.feed(this.start());
+    if (!this.decompressor) this.start();
+    await this.feedHeld();
     this.decompressor!.input.end();
     await Promise.race([this.consuming, this.failed]);
     this.parser.end();
@@ -204,12 +211,9 @@ export class LayerUnpacker {
   /**
    * Choose the decompressor from the first bytes (as Docker does, not from the
    * media type: registries get it wrong) and start reading its output.
-   * Returns the bytes held back until now.
    */
-  private start(): Buffer {
-    const head = Buffer.concat(this.head);
-    this.head = [];
-    this.decompressor = decompressorFor(head);
+  private start(): void {
+    this.decompressor = decompressorFor(Buffer.concat(this.held));
     const output = this.decompressor.output;
     this.consuming = (async () => {
       try {
@@ -221,10 +225,12 @@ export class LayerUnpacker {
         this.fail(streamError(error));
       }
     })();
-    return head;
   }
 
-  private async feed(chunk: Buffer): Promise<void> {
+  private async feedHeld(): Promise<void> {
+    const chunk = this.held.length === 1 ? this.held[0] : Buffer.concat(this.held, this.heldBytes);
+    this.held = [];
+    this.heldBytes = 0;
     if (!this.decompressor!.input.write(chunk)) await Promise.race([once(this.decompressor!.input, "drain"), this.failed]);
   }
 
