@@ -39,6 +39,7 @@ import { DigestMismatchError } from "./errors.ts";
 import type { Host } from "../host.ts";
 import { EntryApplier } from "./layer-entries.ts";
 import { LayerError, quote } from "./layer-rules.ts";
+import { MediaType } from "./manifest.ts";
 
 export { LayerError };
 
@@ -286,6 +287,16 @@ interface Decompressor {
   output: Readable;
   /** Stop at once (after a failure elsewhere). */
   close(): void;
+}
+
+/**
+ * How a manifest written here (for a loaded `docker save`, an import)
+ * describes a layer blob, from its first bytes.
+ */
+export function layerMediaTypeOf(head: Buffer): string {
+  if (head.subarray(0, 2).equals(GZIP_MAGIC)) return MediaType.ociLayerGzip;
+  if (head.subarray(0, 4).equals(ZSTD_MAGIC)) return MediaType.ociLayerZstd;
+  return MediaType.ociLayer;
 }
 
 function decompressorFor(head: Buffer): Decompressor {
