@@ -27,6 +27,7 @@ import type { Config } from "../config.ts";
 import { openDb, type Db } from "../db.ts";
 import { detectCgroupDriver, type Cgroup, type CgroupDriver, type CgroupLimits } from "./cgroups/index.ts";
 import { RealHost, recordSteps, type Host, type Step } from "./host.ts";
+import { ensureDefaultImage, type DefaultImage } from "./image/default-image.ts";
 import { ensureImage, pullImage, type PullProgressEvent } from "./image/pull.ts";
 import { RegistryClient } from "./image/registry.ts";
 import { ImageStore } from "./image/store.ts";
@@ -195,6 +196,11 @@ export class Engine {
   /** The image from the local store, pulled first when missing. */
   ensureImage(reference: string, onProgress?: (e: PullProgressEvent) => void): Promise<ImageRecord> {
     return ensureImage(this.store, this.registry, reference, { onProgress });
+  }
+
+  /** The students' image at server start: pulled, or else (Alpine) the one the repository carries. */
+  ensureDefaultImage(reference: string, onProgress?: (e: PullProgressEvent) => void): Promise<DefaultImage> {
+    return ensureDefaultImage(this.store, this.registry, reference, { onProgress });
   }
 
   /**

@@ -1,17 +1,21 @@
-// `playground load` and `playground import` end to end: the real CLI on
-// archives built here from the test layers (OCI layouts as skopeo writes them, docker save archives as Docker
+// `playground load` and `playground import` end to end, and the bundled Alpine
+// the server falls back to: the real CLI on archives built here from the test
+// layers (OCI layouts as skopeo writes them, docker save archives as Docker
 // writes them), containers run from what was loaded, and hostile archives
 // that must be refused with one clear line and leave nothing in the store.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { loadConfig } from "../../server/config.ts";
 import { bundledAlpine } from "../../server/engine/image/bundled.ts";
+import { ensureDefaultImage } from "../../server/engine/image/default-image.ts";
 import { importRootfs } from "../../server/engine/image/import.ts";
+import { RegistryClient } from "../../server/engine/image/registry.ts";
 import { ImageStore } from "../../server/engine/image/store.ts";
 import { makeSandbox, oneLineError, type CliResult, type Sandbox } from "../fixtures/cli.ts";
 import { makePlayground, type Playground } from "../fixtures/containers.ts";
@@ -236,5 +240,57 @@ describe("hostile archives: one clear line, and nothing in the store", () => {
     const file = path.join(scratch, "rootfs.tar");
     await fsp.writeFile(file, tarArchive([{ type: "file", path: "etc/hostname", content: "box\n" }]));
     expect(await refused(["load", file])).toMatch(/not an image archive.*playground import/);
+  });
+});
+
+describe("the bundled Alpine, when the default image cannot be pulled", () => {
+  async function closedPort(): Promise<number> {
+    return new Promise<number>((resolve) => {
+      const server = net.createServer().listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+  }
+
+  test("no registry answers: alpine:latest is the bundled minirootfs, verified, and a container runs from it", async () => {
+    const dead = `http://127.0.0.1:${await closedPort()}`;
+    const config = loadConfig(pg.sandbox.env({ ...pg.settings, PLAYGROUND_REGISTRY_MIRROR: dead }));
+    const store = await ImageStore.open(config);
+    const client = new RegistryClient({ mirror: config.registryMirror, insecureRegistries: config.insecureRegistries });
+    const result = await ensureDefaultImage(store, client, "alpine:latest");
+    const bundled = bundledAlpine("amd64");
+    expect(result.source).toBe(`bundled ${bundled.relative}`);
+    expect(result.sha256).toBe(bundled.sha256);
+    expect(result.pullError).toContain(dead.slice("http://".length));
+    expect(result.record.name).toBe("docker.io/library/alpine:latest");
+    expect(result.record.diffIds).toEqual([alpine.diffId]);
+    // Sessions and `run` find it by name in the store: no registry is asked (none answers).
+    const run = await pg.cli(["run", "--rm", "alpine:latest", "cat", "/etc/alpine-release"], { PLAYGROUND_REGISTRY_MIRROR: dead });
+    expectSuccess(run);
+    expect(run.stdout).toBe(`${ALPINE_VERSION}\n`);
+    // A later start that still reaches no registry keeps using it.
+    expect((await ensureDefaultImage(store, client, "alpine:latest")).source).toBe(`bundled ${bundled.relative}`);
+  });
+
+  test("a registry answers: the pull is used", async () => {
+    const s = await newSandbox();
+    const config = loadConfig(s.env({ PLAYGROUND_REGISTRY_MIRROR: `http://${registry}` }));
+    const store = await ImageStore.open(config);
+    const client = new RegistryClient({ mirror: config.registryMirror, insecureRegistries: config.insecureRegistries });
+    const result = await ensureDefaultImage(store, client, "alpine:latest");
+    expect(result.source).toBe("registry docker.io/library/alpine:latest");
+    expect(result.pullError).toBeUndefined();
+    expect(result.sha256).toBeUndefined();
+    expect(result.record.indexDigest).toMatch(/^sha256:/);
+  });
+
+  test("an image that is not Alpine gets no stand-in", async () => {
+    const s = await newSandbox();
+    const config = loadConfig(s.env({ PLAYGROUND_REGISTRY_MIRROR: `http://127.0.0.1:${await closedPort()}` }));
+    const store = await ImageStore.open(config);
+    const client = new RegistryClient({ mirror: config.registryMirror, insecureRegistries: config.insecureRegistries });
+    await expect(ensureDefaultImage(store, client, "debian:bookworm")).rejects.toThrow(/cannot reach/);
+    expect(storeContents(s.dataDir)).toEqual(EMPTY_STORE);
   });
 });

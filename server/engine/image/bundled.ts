@@ -1,11 +1,10 @@
 // The Alpine root file systems the repository carries (images/alpine/): the
 // image a classroom gets when no registry can be reached, and the tests' own.
+import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const BUNDLED_ALPINE_VERSION = "3.20.3";
-
-const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../images/alpine");
 
 /** Alpine's architecture names, and the sha256 of each tarball as the repository carries it. */
 const TARBALLS = {
@@ -15,8 +14,35 @@ const TARBALLS = {
 
 export type BundledArchitecture = keyof typeof TARBALLS;
 
+export interface BundledTarball {
+  file: string;
+  /** The file as the repository names it ("images/alpine/…"), for messages and image records. */
+  relative: string;
+  /** Hex, as sha256sum prints it. */
+  sha256: string;
+}
+
 /** The bundled minirootfs tarball for an OCI architecture ("amd64", "arm64"), with its expected digest. */
-export function bundledAlpine(architecture: BundledArchitecture): { file: string; sha256: string } {
+export function bundledAlpine(architecture: BundledArchitecture): BundledTarball {
   const { arch, sha256 } = TARBALLS[architecture];
-  return { file: path.join(dir, `alpine-minirootfs-${BUNDLED_ALPINE_VERSION}-${arch}.tar.gz`), sha256 };
+  const relative = `images/alpine/alpine-minirootfs-${BUNDLED_ALPINE_VERSION}-${arch}.tar.gz`;
+  return { file: path.join(repositoryRoot(), relative), relative, sha256 };
+}
+
+export function isBundledArchitecture(architecture: string): architecture is BundledArchitecture {
+  return Object.hasOwn(TARBALLS, architecture);
+}
+
+/**
+ * The repository's root, found from this file's place: server/engine/image/
+ * when run from the sources, dist/ when run from the CLI's bundle.
+ */
+function repositoryRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (fs.existsSync(path.join(dir, "images", "alpine"))) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error("images/alpine/ not found above the playground's code: is the repository complete?");
+    dir = parent;
+  }
 }

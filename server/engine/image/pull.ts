@@ -110,9 +110,13 @@ export async function ensureImage(
   reference: string,
   options: PullOptions = {},
 ): Promise<ImageRecord> {
-  const record = await store.image(formatReference(parseReference(reference)));
-  if (record && (await isComplete(store, record))) return record;
-  return pullImage(store, client, reference, options);
+  return (await storedImage(store, formatReference(parseReference(reference)))) ?? pullImage(store, client, reference, options);
+}
+
+/** The image of that canonical name, if the store has it whole. */
+export async function storedImage(store: ImageStore, name: string): Promise<ImageRecord | undefined> {
+  const record = await store.image(name);
+  return record && (await isComplete(store, record)) ? record : undefined;
 }
 
 export function shortId(digest: string): string {
