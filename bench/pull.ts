@@ -8,6 +8,13 @@
 // whole pull: manifest, config, layer download, digest checks, unpacking with
 // ownership shifted. skopeo copying to a directory downloads and verifies the
 // blobs but unpacks nothing, so it is the floor the download part can reach.
+// GNU tar unpacking the same layer from a local file (`tar -xzf`, as root, so
+// with owners and modes) is the floor of the unpacking part on this disk.
+//
+// Nothing a run writes is deleted before the last run: on ext4 without a
+// journal, the kernel skips inodes freed in the last minutes when it picks one
+// for a new file, looking at each in turn, so a run that follows the deletion
+// of the previous run's ten thousand files would mostly measure that search.
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
@@ -27,9 +34,13 @@ const CACHE_DIR = "/var/cache/playground-bench";
 const DEBIAN_SUITE = "bookworm";
 const BIN = path.resolve(import.meta.dirname, "../bin/playground.mjs");
 
+function debianBlobFile(): string {
+  return path.join(CACHE_DIR, `debian-${DEBIAN_SUITE}-minbase.tar.gz`);
+}
+
 /** A Debian root filesystem as one gzip layer, built once with mmdebstrap and kept in CACHE_DIR. */
 export async function debianLayer(): Promise<Layer> {
-  const blobFile = path.join(CACHE_DIR, `debian-${DEBIAN_SUITE}-minbase.tar.gz`);
+  const blobFile = debianBlobFile();
   const metaFile = `${blobFile}.json`;
   if (fs.existsSync(blobFile) && fs.existsSync(metaFile)) {
     const { diffId } = JSON.parse(await fsp.readFile(metaFile, "utf8")) as { diffId: string };
@@ -86,29 +97,26 @@ interface Row {
   compressedBytes: number;
   playground: number[];
   skopeo: number[];
+  tar: number[];
 }
 
-async function measure(registry: string, image: string, label: string, compressedBytes: number): Promise<Row> {
-  const row: Row = { label, compressedBytes, playground: [], skopeo: [] };
-  const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), "pg-bench-"));
+/** Runs of one image, into fresh directories of `scratch` (the caller deletes it at the end). */
+async function measure(scratch: string, registry: string, image: string, layerFile: string, label: string): Promise<Row> {
+  const row: Row = { label, compressedBytes: fs.statSync(layerFile).size, playground: [], skopeo: [], tar: [] };
   const env = { ...process.env, PLAYGROUND_INSECURE_REGISTRIES: registry };
-  try {
-    // One unmeasured round first (warms the registry's page cache for both),
-    // then the two tools take turns so that drift hits both alike.
-    for (let i = 0; i <= RUNS; i++) {
-      const dataDir = path.join(scratch, `data-${i}`);
-      const pg = await timed(process.execPath, [BIN, "pull", `${registry}/${image}`], { ...env, PLAYGROUND_DATA_DIR: dataDir });
-      await fsp.rm(dataDir, { recursive: true, force: true });
-      const dest = path.join(scratch, `skopeo-${i}`);
-      const sk = await timed("skopeo", ["copy", "--quiet", "--insecure-policy", "--src-tls-verify=false", "--src-no-creds", `docker://${registry}/${image}`, `dir:${dest}`]);
-      await fsp.rm(dest, { recursive: true, force: true });
-      if (i === 0) continue;
-      row.playground.push(pg);
-      row.skopeo.push(sk);
-      log(`${label} run ${i}/${RUNS}: playground ${pg.toFixed(2)} s, skopeo ${sk.toFixed(2)} s`);
-    }
-  } finally {
-    await fsp.rm(scratch, { recursive: true, force: true });
+  const fresh = (name: string, i: number) => path.join(scratch, `${image.replace(/\W/g, "-")}-${name}-${i}`);
+  // One unmeasured round first (warms the registry's page cache for both),
+  // then the tools take turns so that drift hits them alike.
+  for (let i = 0; i <= RUNS; i++) {
+    const pg = await timed(process.execPath, [BIN, "pull", `${registry}/${image}`], { ...env, PLAYGROUND_DATA_DIR: fresh("data", i) });
+    const sk = await timed("skopeo", ["copy", "--quiet", "--insecure-policy", "--src-tls-verify=false", "--src-no-creds", `docker://${registry}/${image}`, `dir:${fresh("skopeo", i)}`]);
+    await fsp.mkdir(fresh("tar", i));
+    const tar = await timed("tar", ["--numeric-owner", "-xzf", layerFile, "-C", fresh("tar", i)]);
+    if (i === 0) continue;
+    row.playground.push(pg);
+    row.skopeo.push(sk);
+    row.tar.push(tar);
+    log(`${label} run ${i}/${RUNS}: playground ${pg.toFixed(2)} s, skopeo ${sk.toFixed(2)} s, tar ${tar.toFixed(2)} s`);
   }
   return row;
 }
@@ -116,13 +124,14 @@ async function measure(registry: string, image: string, label: string, compresse
 function table(rows: Row[]): string {
   const fmt = (v: number[]) => `${median(v).toFixed(2)} s (${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)})`;
   const lines = [
-    ["image", "compressed", "playground pull", "skopeo copy → dir:", "ratio"],
+    ["image", "compressed", "playground pull", "skopeo copy → dir:", "ratio", "tar -xzf of the layer"],
     ...rows.map((r) => [
       r.label,
       `${(r.compressedBytes / 1024 / 1024).toFixed(1)} MB`,
       fmt(r.playground),
       fmt(r.skopeo),
       `${(median(r.playground) / median(r.skopeo)).toFixed(2)}×`,
+      fmt(r.tar),
     ]),
   ];
   const widths = lines[0].map((_, c) => Math.max(...lines.map((l) => l[c].length)));
@@ -133,22 +142,24 @@ export async function benchPull(): Promise<void> {
   const debian = await debianLayer();
   const registry = await startRegistry();
   const images = await pushTestImages(registry.address, { only: ["alpine"] });
+  const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), "pg-bench-"));
   try {
     const layout = images.layout;
     layout.tag("debian", layout.image([debian], { Cmd: ["bash"], Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] }));
     await push(layout, "debian", `${registry.address}/library/debian:${DEBIAN_SUITE}`);
-    const alpineBytes = fs.statSync(bundledAlpine("amd64").file).size;
     const rows = [
-      await measure(registry.address, "library/alpine:3.20", "alpine:3.20 (amd64, from an OCI index)", alpineBytes),
-      await measure(registry.address, `library/debian:${DEBIAN_SUITE}`, `debian:${DEBIAN_SUITE} (mmdebstrap minbase)`, debian.blob.length),
+      await measure(scratch, registry.address, "library/alpine:3.20", bundledAlpine("amd64").file, "alpine:3.20 (amd64, from an OCI index)"),
+      await measure(scratch, registry.address, `library/debian:${DEBIAN_SUITE}`, debianBlobFile(), `debian:${DEBIAN_SUITE} (mmdebstrap minbase)`),
     ];
     process.stdout.write(
       `\npull: cold pull into an empty store vs skopeo copy of the same image to a directory\n` +
-        `(median of ${RUNS} runs, min–max; local registry on loopback; playground also unpacks with ownership shifted, skopeo only downloads)\n\n` +
+        `(median of ${RUNS} runs, min–max; local registry on loopback; playground also unpacks with ownership shifted, skopeo only downloads;\n` +
+        ` tar: GNU tar unpacking the layer from a local file, what unpacking alone costs on this disk)\n\n` +
         table(rows) +
         "\n\n",
     );
   } finally {
+    await fsp.rm(scratch, { recursive: true, force: true });
     await images.cleanup();
     await registry.stop();
   }

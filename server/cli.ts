@@ -7,6 +7,8 @@ import { UsageError, userMessage } from "./commands/errors.ts";
 const commands: Record<string, { summary: string; load: () => Promise<{ run(args: string[]): Promise<number | void> }> }> = {
   pull: { summary: "pull IMAGE            fetch an image from its registry", load: () => import("./commands/pull.ts") },
   images: { summary: "images                list the images in the local store", load: () => import("./commands/images.ts") },
+  load: { summary: "load FILE             store the images of an OCI layout or a docker save archive", load: () => import("./commands/load.ts") },
+  import: { summary: "import FILE NAME      make an image of a root file system tarball", load: () => import("./commands/import.ts") },
   rmi: { summary: "rmi IMAGE...          remove images and the layers no other image uses", load: () => import("./commands/rmi.ts") },
   run: { summary: "run [-it] [--rm] IMAGE [CMD...] start a container (run --help: every option)", load: () => import("./commands/run.ts") },
   ps: { summary: "ps [-a]               list running containers (-a: every one)", load: () => import("./commands/ps.ts") },

@@ -271,20 +271,27 @@ function openClassroom(config: Config, lessons: Lesson[], registry: SessionRegis
   return classroom;
 }
 
-/** Fetch (or refresh) the default image without holding up the start. Progress goes to the log, a line a second at most. */
+/**
+ * Fetch (or refresh) the default image without holding up the start; when no
+ * registry answers and the image is Alpine, the bundled Alpine is imported
+ * under its name. Progress goes to the log, a line a second at most.
+ */
 function pullDefaultImage(engine: Engine, image: string, log: Logger): Promise<void> {
   let last = 0;
   const started = Date.now();
   log.info({ image }, "pulling the default image in the background");
   return engine
-    .pull(image, (event) => {
+    .ensureDefaultImage(image, (event) => {
       const now = Date.now();
       if (now - last < 1000) return;
       last = now;
       log.info({ image, progress: event }, "pulling");
     })
     .then(
-      (record) => log.info({ image, digest: record.manifestDigest, ms: Date.now() - started }, "default image ready"),
+      ({ record, source, sha256, pullError }) => {
+        if (pullError) log.warn({ image, err: pullError }, "could not pull the default image");
+        log.info({ image, source, ...(sha256 && { sha256 }), digest: record.manifestDigest, ms: Date.now() - started }, "default image ready");
+      },
       (error: unknown) =>
         log.warn({ image, err: error instanceof Error ? error.message : String(error) }, "could not pull the default image; sessions will try again"),
     );

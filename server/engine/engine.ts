@@ -29,7 +29,8 @@ import { hostnameProblem } from "../common/validation.ts";
 import { openDb, type Db } from "../db.ts";
 import { detectCgroupDriver, SLOT_PREFIX, type Cgroup, type CgroupDriver, type CgroupLimits } from "./cgroups/index.ts";
 import { RealHost, recordSteps, type Host, type Step } from "./host.ts";
-import { localImage, pullImage, type PullProgressEvent } from "./image/pull.ts";
+import { ensureDefaultImage, type DefaultImage } from "./image/default-image.ts";
+import { pullImage, storedImage, type PullProgressEvent } from "./image/pull.ts";
 import { formatReference, parseReference } from "./image/reference.ts";
 import { RegistryClient } from "./image/registry.ts";
 import { ImageStore } from "./image/store.ts";
@@ -270,12 +271,17 @@ export class Engine {
 
   /** The image from the local store, pulled first when missing. */
   async ensureImage(reference: string, onProgress?: (e: PullProgressEvent) => void): Promise<ImageRecord> {
-    return (await localImage(this.store, reference)) ?? this.pull(reference, onProgress);
+    return (await storedImage(this.store, formatReference(parseReference(reference)))) ?? this.pull(reference, onProgress);
   }
 
   /** What an image reference means in the local store now (no registry asked), or undefined when it is not here. */
   async localImageDigest(reference: string): Promise<string | undefined> {
     return (await this.store.image(formatReference(parseReference(reference))))?.manifestDigest;
+  }
+
+  /** The students' image at server start: pulled, or else (Alpine) the one the repository carries. */
+  ensureDefaultImage(reference: string, onProgress?: (e: PullProgressEvent) => void): Promise<DefaultImage> {
+    return ensureDefaultImage(this.store, this.registry, reference, { onProgress });
   }
 
   /**

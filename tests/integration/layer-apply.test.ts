@@ -14,7 +14,7 @@ import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "vitest";
 import { DigestMismatchError } from "../../server/engine/image/errors.ts";
-import { RealHost } from "../../server/engine/host.ts";
+import { RealHost, type ExecOptions, type ExecResult, type Host } from "../../server/engine/host.ts";
 import { applyLayer, LayerError, type ApplyLayerResult } from "../../server/engine/image/layer.ts";
 import { tarArchive, type TarEntry } from "../fixtures/tar.ts";
 
@@ -65,7 +65,7 @@ function snapshot(dir: string): Record<string, string> {
 }
 
 /** Writes `tar` (gzipped unless told otherwise) as a blob and applies it onto `root`. */
-async function apply(entries: TarEntry[] | Buffer, options: { gzip?: boolean; diffId?: string } = {}): Promise<ApplyLayerResult> {
+async function apply(entries: TarEntry[] | Buffer, options: { gzip?: boolean; diffId?: string; host?: Host } = {}): Promise<ApplyLayerResult> {
   const tar = Buffer.isBuffer(entries) ? entries : tarArchive(entries);
   const blob = path.join(blobs, randomBytes(8).toString("hex"));
   await fsp.writeFile(blob, options.gzip === false ? tar : gzipSync(tar));
@@ -74,8 +74,17 @@ async function apply(entries: TarEntry[] | Buffer, options: { gzip?: boolean; di
     mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
     uidBase: UID_BASE,
     uidCount: UID_COUNT,
-    host: new RealHost(),
+    host: options.host ?? new RealHost(),
   });
+}
+
+/** The real host, remembering the programs it ran. */
+class CountingHost extends RealHost {
+  readonly programs: string[] = [];
+  override exec(title: string, argv: string[], options?: ExecOptions): Promise<ExecResult> {
+    this.programs.push(argv[0]);
+    return super.exec(title, argv, options);
+  }
 }
 
 /** The layer must be refused with a LayerError and leave `outside` exactly as it was. */
@@ -169,6 +178,40 @@ describe("a well-formed layer", () => {
     expect(xattr(path.join(root, "var/cache"), "trusted.overlay.opaque")).toBe("y");
     expect(fs.readdirSync(path.join(root, "var/cache"))).toEqual(["new"]);
     expect(fs.readFileSync(path.join(root, "etc/hostname"), "utf8")).toBe("mine\n");
+  });
+
+  test("a layer's whiteouts share one device made by one mknod, and its opaque directories one setfattr", async () => {
+    const host = new CountingHost();
+    const names = Array.from({ length: 200 }, (_, i) => `file-${i}`);
+    await apply(
+      [
+        { type: "dir", path: "usr/" },
+        ...names.map((name): TarEntry => ({ type: "file", path: `usr/.wh.${name}`, content: "" })),
+        ...names.slice(0, 20).map((name): TarEntry => ({ type: "file", path: `opt/${name}/.wh..wh..opq`, content: "" })),
+      ],
+      { host },
+    );
+    expect(host.programs).toEqual(["mknod", "setfattr"]);
+    const inode = fs.lstatSync(path.join(root, "usr", names[0])).ino;
+    for (const name of names) {
+      const st = fs.lstatSync(path.join(root, "usr", name));
+      expect(st.isCharacterDevice() && st.rdev === 0 && st.ino === inode, name).toBe(true);
+    }
+    // The device's own name was only a means: all that is left are the whiteouts.
+    expect(fs.lstatSync(path.join(root, "usr", names[0])).nlink).toBe(names.length);
+    expect(fs.readdirSync(root).sort()).toEqual(["opt", "usr"]);
+    for (const name of names.slice(0, 20)) expect(xattr(path.join(root, "opt", name), "trusted.overlay.opaque")).toBe("y");
+  });
+
+  test("an opaque directory whose parent a later entry replaces by a symlink: the attribute is never set through it", async () => {
+    await apply([
+      { type: "file", path: "cache/dir/.wh..wh..opq", content: "" },
+      { type: "symlink", path: "cache", target: outside },
+      { type: "file", path: "odd\nname/.wh..wh..opq", content: "" },
+    ]);
+    expect(fs.lstatSync(path.join(root, "cache")).isSymbolicLink()).toBe(true);
+    expect(xattr(path.join(outside, "dir"), "trusted.overlay.opaque")).toBeUndefined();
+    expect(xattr(path.join(root, "odd\nname"), "trusted.overlay.opaque")).toBe("y");
   });
 
   test("device nodes and fifos are skipped and counted", async () => {

@@ -60,19 +60,24 @@ async function pull(s: Sandbox, image: string, env: Record<string, string> = ins
 }
 
 /**
- * Blob downloads so far. The registry logs a request just after sending its
- * last byte, so a client can exit a moment before the line is written: read
- * until two reads a moment apart agree.
+ * A count read from the registry's access log. The registry logs a request
+ * just after sending its last byte, so a client can exit a moment before the
+ * line is written: read until two reads a moment apart agree.
  */
-async function settledBlobGets(repository?: string): Promise<number> {
-  let last = blobGets(registryLog, repository);
+async function settled(count: () => number): Promise<number> {
+  let last = count();
   for (;;) {
     await new Promise((r) => setTimeout(r, 150));
-    const now = blobGets(registryLog, repository);
+    const now = count();
     if (now === last) return now;
     last = now;
   }
 }
+
+/** Blob downloads so far. */
+const settledBlobGets = (repository?: string) => settled(() => blobGets(registryLog, repository));
+/** Manifest requests so far (by tag or digest). */
+const settledManifestGets = () => settled(() => accessLog(registryLog).filter((e) => e.kind === "manifests").length);
 
 /** Lines of `playground images` that name `repository` with `tag`. */
 async function listed(s: Sandbox, repository: string, tag: string): Promise<boolean> {
@@ -100,6 +105,20 @@ function xattr(file: string, name: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+type UniqueLayer = ReturnType<typeof uniqueLayer>;
+
+/** Pushes a one-layer image no other image shares a layer with. */
+async function pushUniqueImage(repository: string): Promise<{ layer: UniqueLayer; manifest: { digest: string; bytes: Buffer } }> {
+  const layer = uniqueLayer(256 * 1024);
+  const layout = new OciLayout(await fsp.mkdtemp(path.join(os.tmpdir(), "pg-hostile-")));
+  const descriptor = layout.image([layer], { Cmd: ["/payload.bin"] });
+  layout.tag("image", descriptor);
+  await push(layout, "image", `${registry}/${repository}:latest`);
+  const bytes = await fsp.readFile(path.join(layout.dir, "blobs/sha256", descriptor.digest.slice("sha256:".length)));
+  await fsp.rm(layout.dir, { recursive: true });
+  return { layer, manifest: { digest: descriptor.digest, bytes } };
 }
 
 /** host:port of the token server, from the registry's challenge (the client insists on HTTPS for it otherwise). */
@@ -218,14 +237,19 @@ describe("pull", () => {
     expect(s.strayFiles()).toEqual([]);
   });
 
-  test("pulling a cached image downloads no blob, only the manifest", async () => {
+  test("pulling a cached image costs one manifest request and no blob", async () => {
+    // alpine:3.20 is a multi-platform index: a cold pull asks for the index, then this platform's manifest.
     const s = await sandbox();
+    const manifestsCold = await settledManifestGets();
     expectSuccess(await pull(s, `${registry}/library/alpine:3.20`));
     const blobsBefore = await settledBlobGets();
-    const manifestsBefore = accessLog(registryLog).filter((e) => e.kind === "manifests").length;
-    expectSuccess(await pull(s, `${registry}/library/alpine:3.20`));
+    const manifestsBefore = await settledManifestGets();
+    expect(manifestsBefore - manifestsCold).toBe(2);
+    const result = await pull(s, `${registry}/library/alpine:3.20`);
+    expectSuccess(result);
+    expect(result.stdout).toContain("Image is up to date");
     expect(await settledBlobGets()).toBe(blobsBefore);
-    expect(accessLog(registryLog).filter((e) => e.kind === "manifests").length).toBeGreaterThan(manifestsBefore);
+    expect((await settledManifestGets()) - manifestsBefore).toBe(1);
   });
 
   test("two concurrent pulls of one image download each blob once", async () => {
@@ -239,35 +263,78 @@ describe("pull", () => {
     expect(fs.readFileSync(path.join(layerDir(s.dataDir, layered[2].diffId), LAYERED.newChild), "utf8")).toBe("layer 3\n");
   });
 
-  test("a pull killed in the middle of a download is completed by the next pull", async () => {
-    // A 12 MB layer passed on at 4 MB/s: the pull is killed once 3 MB are through.
-    const layer = uniqueLayer(12 * 1024 * 1024);
-    const layout = new OciLayout(await fsp.mkdtemp(path.join(os.tmpdir(), "pg-interrupted-")));
-    layout.tag("interrupted", layout.image([layer], { Cmd: ["/payload.bin"] }));
-    await push(layout, "interrupted", `${registry}/library/interrupted:latest`);
+  test("a pull killed while several layers stream in parallel leaves no partial image, and the next pull completes", async () => {
+    // Four layers of 3 MB passed on at 2 MB/s per connection: three stream at
+    // once, and each SIGKILL lands a set number of bytes into the pull.
+    const layers = [1, 2, 3, 4].map(() => uniqueLayer(3 * 1024 * 1024));
+    const layout = new OciLayout(await fsp.mkdtemp(path.join(os.tmpdir(), "pg-killed-")));
+    layout.tag("killed", layout.image(layers, { Cmd: ["/payload.bin"] }));
+    await push(layout, "killed", `${registry}/library/killed:latest`);
     await fsp.rm(layout.dir, { recursive: true });
+    const payloads = new Map(layers.map((l) => [l.diffId.slice("sha256:".length), l.payloadDigest]));
 
-    const proxy = await startSlowProxy(registry, 4 * 1024 * 1024);
+    const proxy = await startSlowProxy(registry, 2 * 1024 * 1024);
     try {
       const s = await sandbox();
-      const image = `${proxy.address}/library/interrupted:latest`;
-      const child = s.spawn(["pull", image], insecure(proxy.address));
-      const done = finished(child);
-      await Promise.race([proxy.whenPassed(3 * 1024 * 1024), done]);
-      expect(child.exitCode, "the pull ended before it could be killed").toBeNull();
-      child.kill("SIGKILL");
-      expect((await done).signal).toBe("SIGKILL");
-      expect(await listed(s, "library/interrupted", "latest")).toBe(false);
+      const image = `${proxy.address}/library/killed:latest`;
+      const tmp = path.join(s.dataDir, "tmp");
+      const layersDir = path.join(s.dataDir, "layers", "sha256");
+      // Early (every layer has just begun), midway, and late (some layers are complete).
+      for (const bytes of [512 * 1024, 4 * 1024 * 1024, 8 * 1024 * 1024]) {
+        const child = s.spawn(["pull", image], insecure(proxy.address));
+        const done = finished(child);
+        await Promise.race([proxy.whenPassed(proxy.bytesToClients + bytes), done]);
+        expect(child.exitCode, "the pull ended before it could be killed").toBeNull();
+        const unpacking = fs.readdirSync(tmp).filter((name) => name.includes("-layer-"));
+        expect(unpacking.length, `layers being unpacked when killed: ${unpacking.join(", ")}`).toBeGreaterThanOrEqual(2);
+        child.kill("SIGKILL");
+        expect((await done).signal).toBe("SIGKILL");
 
-      // The next pull resumes the partial download (a Range request) rather
-      // than fetching the whole layer again.
+        // No image; every layer directory there is complete (a layer is renamed into place only once whole).
+        expect(readImageRecords(s.dataDir)).toEqual([]);
+        expect(await listed(s, "library/killed", "latest")).toBe(false);
+        for (const hex of fs.readdirSync(layersDir)) {
+          expect(payloads.has(hex), `unknown layer ${hex}`).toBe(true);
+          expect(sha256(await fsp.readFile(path.join(layersDir, hex, "payload.bin")))).toBe(payloads.get(hex));
+        }
+        // What the killed pull was unpacking is gone: removed when `images` opened the store.
+        expect(fs.readdirSync(tmp)).toEqual([]);
+      }
+
       proxy.setRate(Infinity);
-      const passedBefore = proxy.bytesToClients;
       expectSuccess(await pull(s, image, insecure(proxy.address)));
-      expect(proxy.bytesToClients - passedBefore).toBeLessThan(layer.blob.length);
-      const payload = await fsp.readFile(path.join(layerDir(s.dataDir, layer.diffId), "payload.bin"));
+      expect(await listed(s, "library/killed", "latest")).toBe(true);
+      for (const layer of layers) {
+        expect(sha256(await fsp.readFile(path.join(layerDir(s.dataDir, layer.diffId), "payload.bin")))).toBe(layer.payloadDigest);
+      }
+      expect(fs.readdirSync(tmp)).toEqual([]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test("a layer whose resumed download does not hash right is fetched again in one piece", async () => {
+    // The first response for the layer sends wrong bytes and breaks off; the
+    // client continues with a Range request, which the registry answers
+    // correctly. The spliced blob hashes wrong, so the pull starts that layer
+    // over from its first byte, and succeeds.
+    const { layer } = await pushUniqueImage("library/spliced");
+    const proxy = await startHostileProxy(registry);
+    try {
+      const blobPath = `/v2/library/spliced/blobs/${sha256(layer.blob)}`;
+      let broken = false;
+      proxy.intercept = (req, res) => {
+        if (broken || req.url !== blobPath || req.headers.range) return false;
+        broken = true;
+        res.writeHead(200, { "content-length": layer.blob.length });
+        res.write(Buffer.alloc(64 * 1024, 0xee), () => setTimeout(() => res.destroy(), 200));
+        return true;
+      };
+      const s = await sandbox();
+      expectSuccess(await pull(s, `${proxy.address}/library/spliced:latest`, insecure(proxy.address)));
+      expect(broken).toBe(true);
+      const payload = fs.readFileSync(path.join(layerDir(s.dataDir, layer.diffId), "payload.bin"));
       expect(sha256(payload)).toBe(layer.payloadDigest);
-      expect(await listed(s, "library/interrupted", "latest")).toBe(true);
     } finally {
       await proxy.stop();
     }
@@ -313,19 +380,6 @@ describe("hostile registry content is refused and the store stays usable", () =>
     return path.join(registryStorage, "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex, "data");
   }
 
-  /** Pushes a one-layer image no other image shares a layer with. */
-  type UniqueLayer = ReturnType<typeof uniqueLayer>;
-  async function pushUnique(repository: string): Promise<{ layer: UniqueLayer; manifest: { digest: string; bytes: Buffer } }> {
-    const layer = uniqueLayer(256 * 1024);
-    const layout = new OciLayout(await fsp.mkdtemp(path.join(os.tmpdir(), "pg-hostile-")));
-    const descriptor = layout.image([layer], { Cmd: ["/payload.bin"] });
-    layout.tag("image", descriptor);
-    await push(layout, "image", `${registry}/${repository}:latest`);
-    const bytes = await fsp.readFile(path.join(layout.dir, "blobs/sha256", descriptor.digest.slice("sha256:".length)));
-    await fsp.rm(layout.dir, { recursive: true });
-    return { layer, manifest: { digest: descriptor.digest, bytes } };
-  }
-
   /**
    * Pulls `image` while the registry serves tampered content: it must fail
    * with one clear line and leave no image and no layer for it; once the
@@ -356,7 +410,7 @@ describe("hostile registry content is refused and the store stays usable", () =>
   }
 
   test("a layer blob whose content does not match its digest", async () => {
-    const { layer } = await pushUnique("library/tampered-blob");
+    const { layer } = await pushUniqueImage("library/tampered-blob");
     const file = storedBlob(sha256(layer.blob));
     const original = await fsp.readFile(file);
     const line = await refusedThenRecovers(
@@ -374,7 +428,7 @@ describe("hostile registry content is refused and the store stays usable", () =>
   });
 
   test("a truncated layer blob", async () => {
-    const { layer } = await pushUnique("library/truncated-blob");
+    const { layer } = await pushUniqueImage("library/truncated-blob");
     const file = storedBlob(sha256(layer.blob));
     const original = await fsp.readFile(file);
     const line = await refusedThenRecovers(
@@ -387,7 +441,7 @@ describe("hostile registry content is refused and the store stays usable", () =>
   });
 
   test("a manifest whose content does not match the digest it was pulled by", async () => {
-    const { layer, manifest } = await pushUnique("library/tampered-manifest");
+    const { layer, manifest } = await pushUniqueImage("library/tampered-manifest");
     const file = storedBlob(manifest.digest);
     // Still valid JSON, still the same image: only the digest gives it away.
     const line = await refusedThenRecovers(
@@ -404,7 +458,7 @@ describe("hostile registry content is refused and the store stays usable", () =>
     // reads stop there), so a proxy in front of it plays the hostile registry:
     // its manifest for this tag never ends. The client must stop reading and
     // refuse, not buffer without bound; the proxy caps the flood at 256 MiB.
-    const { layer } = await pushUnique("library/padded");
+    const { layer } = await pushUniqueImage("library/padded");
     const proxy = await startHostileProxy(registry);
     try {
       let sent: Promise<number> | undefined;

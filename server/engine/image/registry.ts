@@ -9,11 +9,7 @@
 // their digest and a size cap, blobs against the size and sha256 the manifest
 // promised. Content addressing is what makes a pull trustworthy even from a
 // mirror or over plain HTTP: a blob that hashes right is the blob we asked for.
-import { createHash, type Hash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { stat, truncate, unlink } from "node:fs/promises";
-import { Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { createHash } from "node:crypto";
 import {
   type AuthChallenge,
   basicAuthorization,
@@ -91,6 +87,13 @@ interface Endpoint {
   credentialsHost: string;
 }
 
+/**
+ * A blob that hashed wrong after its download was continued with a Range
+ * request: the registry may have changed the blob between the two responses.
+ * Worth one more try from the first byte.
+ */
+export class ResumedBlobMismatchError extends DigestMismatchError {}
+
 /** A 401 from the registry, carried out of the retry loop to the auth logic. */
 interface Unauthorized {
   unauthorized: string;
@@ -159,14 +162,26 @@ export class RegistryClient {
     return { mediaType: manifest.mediaType, digest, bytes: got.bytes, manifest };
   }
 
-  /** The image manifest for `platform`: the tag's manifest, or its index's entry for that platform. */
-  async resolveImage(ref: ImageReference, platform: Platform = hostPlatform()): Promise<ResolvedImage> {
+  /**
+   * The image manifest for `platform`: the tag's manifest, or its index's
+   * entry for that platform. `cachedManifest` looks a manifest up by digest
+   * where one was stored before (content-addressed, so it needs no second
+   * check): an image already pulled then costs one manifest request.
+   */
+  async resolveImage(
+    ref: ImageReference,
+    platform: Platform = hostPlatform(),
+    cachedManifest: (digest: string) => Promise<Buffer | undefined> = async () => undefined,
+  ): Promise<ResolvedImage> {
     const top = await this.getManifest(ref, ref.digest ?? ref.tag ?? "latest");
     if (top.manifest.kind === "image") {
       return { manifestDigest: top.digest, manifest: top.manifest, mediaType: top.mediaType, bytes: top.bytes };
     }
     const entry = selectPlatform(top.manifest, platform, familiarName(ref));
-    const child = await this.getManifest(ref, entry.digest);
+    const cached = await cachedManifest(entry.digest);
+    const child = cached
+      ? { digest: entry.digest, bytes: cached, manifest: parseManifest(cached), mediaType: entry.mediaType }
+      : await this.getManifest(ref, entry.digest);
     if (child.bytes.length !== entry.size) {
       throw new DigestMismatchError(
         `manifest ${entry.digest} is ${child.bytes.length} bytes but the index says ${entry.size}`,
@@ -207,129 +222,82 @@ export class RegistryClient {
   }
 
   /**
-   * Stream a blob into `destFile`. A file already holding some bytes (an
-   * interrupted earlier download) is continued with a Range request. The
-   * whole file is then checked against the descriptor; a file that does not
-   * match is deleted. At most `descriptor.size` bytes are ever written.
+   * Stream a blob: its bytes go to `sink` as they arrive, each byte once and
+   * in order, and the next chunk is read only once `sink`'s promise resolves
+   * (so a slow consumer slows the download instead of filling memory). A
+   * connection lost mid-body is continued with a Range request for what is
+   * still missing. At most `descriptor.size` bytes are ever passed on; at the
+   * end the size and sha256 are checked, so whatever the sink made of the
+   * bytes must be thrown away when this throws.
    */
-  async downloadBlob(
+  async fetchBlob(
     ref: ImageReference,
     descriptor: Descriptor,
-    destFile: string,
+    sink: (chunk: Buffer) => void | Promise<void>,
     onProgress?: (bytesDone: number, total: number) => void,
   ): Promise<void> {
     checkDigest(descriptor.digest);
     const { digest, size } = descriptor;
     const endpoint = this.endpoint(ref);
-
-    // Left over from an earlier run: already complete, or too long to be a prefix.
-    const existing = await fileSize(destFile);
-    if (existing === size && (await hashFile(destFile, size)).digest("hex") === digest.slice(7)) {
-      onProgress?.(size, size);
-      return;
-    }
-    if (existing >= size) await unlink(destFile);
-
-    for (let fromZero = false; ; fromZero = true) {
-      const { hash, resumed } = await this.fetchBlobInto(ref, endpoint, descriptor, destFile, onProgress);
-      const actual = `sha256:${hash.digest("hex")}`;
-      if (actual === digest) return;
-      await unlink(destFile).catch(() => {});
-      // A resumed file hashes only as well as the bytes it was continued from:
-      // a partial left by an interrupted pull (or one from a registry that has
-      // since been fixed) may hold a wrong prefix. Only a download made in one
-      // piece from the first byte proves the registry's content wrong.
-      if (resumed && !fromZero) continue;
-      throw mismatch(digest, actual, endpoint.host);
-    }
-  }
-
-  /**
-   * Fill `destFile` up to the descriptor's size, continuing whatever it holds.
-   * Returns the sha256 of the whole file, and whether any of it came from
-   * before the last response (a Range resume) rather than from one response.
-   */
-  private async fetchBlobInto(
-    ref: ImageReference,
-    endpoint: Endpoint,
-    descriptor: Descriptor,
-    destFile: string,
-    onProgress?: (bytesDone: number, total: number) => void,
-  ): Promise<{ hash: Hash; resumed: boolean }> {
-    const { digest, size } = descriptor;
-    let offset = 0;
-    let hash: Hash | undefined;
+    const hash = createHash("sha256");
+    /** Bytes passed to the sink so far: where a retry continues from. */
+    let done = 0;
+    /** Whether the bytes came from more than one response. */
     let resumed = false;
     await this.send(
       ref,
       `blobs/${digest}`,
-      // Each attempt asks for what the file still lacks.
-      async (): Promise<Record<string, string>> => {
-        offset = await fileSize(destFile);
-        return offset > 0 ? { Range: `bytes=${offset}-` } : {};
-      },
+      (): Record<string, string> => (done > 0 ? { Range: `bytes=${done}-` } : {}),
       async (res) => {
-        if (res.status === 206 && offset > 0) {
+        /** Bytes of this body to drop: those the sink already has, when the registry ignored our Range. */
+        let skip = 0;
+        if (res.status === 206 && done > 0) {
           const range = parseContentRange(header(res, "content-range"));
-          if (!range || range.start !== offset || (range.total !== undefined && range.total !== size)) {
+          if (!range || range.start !== done || (range.total !== undefined && range.total !== size)) {
             res.body.destroy();
-            await unlink(destFile).catch(() => {});
             throw new RegistryError(`${endpoint.host} answered a Range request for blob ${digest} with the wrong range`);
           }
           resumed = true;
         } else if (res.status === 200) {
-          offset = 0; // The registry ignored the Range: start over.
-          resumed = false;
-        } else if (res.status === 416 && offset > 0) {
+          skip = done;
+          if (done > 0) resumed = true;
+        } else if (res.status === 416 && done > 0) {
           // "Range Not Satisfiable": the registry holds no byte past those we
           // already have, so its copy of the blob is shorter than the manifest says.
           res.body.resume();
-          throw truncated(digest, offset, size);
+          throw truncated(digest, done, size);
         } else {
           throw await statusError(res, endpoint, ref, `blob ${digest}`);
         }
-        hash = offset > 0 ? await hashFile(destFile, offset) : createHash("sha256");
-        await this.writeBody(res, destFile, offset, descriptor, hash, onProgress);
+        for await (let chunk of res.body as AsyncIterable<Buffer>) {
+          if (skip > 0) {
+            const dropped = Math.min(skip, chunk.length);
+            skip -= dropped;
+            chunk = chunk.subarray(dropped);
+            if (chunk.length === 0) continue;
+          }
+          if (done + chunk.length > size) {
+            res.body.destroy();
+            throw new TooLargeError(`blob ${digest} is larger than the ${size} bytes its descriptor says`);
+          }
+          hash.update(chunk);
+          done += chunk.length;
+          onProgress?.(done, size);
+          await sink(chunk);
+        }
+        if (done < size) {
+          // The body ended early without a network error: resumable, so retry as if it had been reset.
+          throw Object.assign(truncated(digest, done, size), { code: "ECONNRESET" });
+        }
       },
     );
-    return { hash: hash!, resumed };
-  }
-
-  /** Append the body to the file from `start`, hashing and counting; refuse more than `size` bytes. */
-  private async writeBody(
-    res: Response,
-    destFile: string,
-    start: number,
-    { digest, size }: Descriptor,
-    hash: Hash,
-    onProgress?: (bytesDone: number, total: number) => void,
-  ): Promise<void> {
-    let done = start;
-    const guard = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        if (done + chunk.length > size) {
-          callback(new TooLargeError(`blob ${digest} is larger than the ${size} bytes its descriptor says`));
-          return;
-        }
-        done += chunk.length;
-        hash.update(chunk);
-        onProgress?.(done, size);
-        callback(null, chunk);
-      },
-    });
-    try {
-      await pipeline(res.body, guard, createWriteStream(destFile, { flags: start > 0 ? "a" : "w" }));
-    } catch (error) {
-      if (error instanceof TooLargeError) await unlink(destFile).catch(() => {});
-      if ((error as NodeJS.ErrnoException).code === "ENOSPC") {
-        throw new ImageError(`disk full while downloading blob ${digest} to ${destFile}`, { cause: error });
-      }
-      throw error;
-    }
-    if (done < size) {
-      // The body ended early without a network error: resumable, so retry as if it had been reset.
-      throw Object.assign(truncated(digest, done, size), { code: "ECONNRESET" });
-    }
+    const actual = `sha256:${hash.digest("hex")}`;
+    if (actual === digest) return;
+    // A blob continued with a Range request is only as good as the splice:
+    // only a download made in one piece proves the registry's content wrong,
+    // so the caller may want to try once more from the first byte.
+    const error = mismatch(digest, actual, endpoint.host);
+    throw resumed ? new ResumedBlobMismatchError(error.message) : error;
   }
 
   /** Whether GET /v2/REPO/tags/list says NAME_UNKNOWN; any other answer counts as "exists". */
@@ -498,25 +466,6 @@ function truncated(digest: string, received: number, size: number): DigestMismat
 function header(res: Response, name: string): string | undefined {
   const value = res.headers[name];
   return Array.isArray(value) ? value[0] : value;
-}
-
-async function fileSize(file: string): Promise<number> {
-  try {
-    return (await stat(file)).size;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return 0;
-    throw error;
-  }
-}
-
-/** sha256 of the first `length` bytes of a file, as a Hash that can be continued. */
-async function hashFile(file: string, length: number): Promise<Hash> {
-  const hash = createHash("sha256");
-  if (length === 0) return hash;
-  await pipeline(createReadStream(file, { start: 0, end: length - 1 }), async (source: AsyncIterable<Buffer>) => {
-    for await (const chunk of source) hash.update(chunk);
-  });
-  return hash;
 }
 
 /** "bytes 100-199/200" → {start: 100, total: 200}; "bytes 100-199/*" → {start: 100}. */

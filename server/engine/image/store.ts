@@ -1,12 +1,11 @@
 // The local image store, under PLAYGROUND_DATA_DIR:
 //
-//   blobs/sha256/HEX          manifests, configs and compressed layers, by digest
+//   blobs/sha256/HEX          manifests and configs, by digest (layers are not
+//                             kept compressed: a pull unpacks them as they arrive)
 //   layers/sha256/HEX/        each layer unpacked once (HEX = its diff_id), shared
 //                             by every image that has it; a container's rootfs
 //                             stacks these directories with overlayfs
-//   images/NAME.json          one record per pulled image (ImageRecord)
-//   partial/sha256-HEX        a blob being downloaded (kept across a killed pull,
-//                             so the next one resumes it with a Range request)
+//   images/NAME.json          one record per image (ImageRecord)
 //   tmp/                      work in progress, named after the owning process
 //   locks/                    lock files (lock.ts)
 //   store.json                the uid range the layers were unpacked for
@@ -48,8 +47,6 @@ export interface RemovedImage {
   blobs: string[];
 }
 
-/** Partial downloads nobody resumed for this long are abandoned. */
-const PARTIAL_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 
 export class ImageStore {
   private readonly locks: LockDir;
@@ -67,7 +64,7 @@ export class ImageStore {
   static async open(settings: StoreSettings): Promise<ImageStore> {
     const store = new ImageStore(settings);
     await translateDiskFull(settings.dataDir, async () => {
-      for (const sub of ["blobs/sha256", "layers/sha256", "images", "partial", "tmp", "locks"]) {
+      for (const sub of ["blobs/sha256", "layers/sha256", "images", "tmp", "locks"]) {
         await fs.mkdir(store.dir(sub), { recursive: true, mode: 0o700 });
       }
       await store.checkUidRange();
@@ -77,10 +74,6 @@ export class ImageStore {
   }
 
   // ── Reading ───────────────────────────────────────────────────────────────
-
-  blobPath(digest: string): string {
-    return this.dir("blobs/sha256", hexOf(digest));
-  }
 
   /** The unpacked root of a layer: what a container's overlayfs stacks. */
   layerDir(diffId: string): string {
@@ -99,6 +92,14 @@ export class ImageStore {
 
   readBlob(digest: string): Promise<Buffer> {
     return fs.readFile(this.blobPath(digest));
+  }
+
+  /** A blob's bytes when the store has it (checked against its digest when it was written), else undefined. */
+  async cachedBlob(digest: string): Promise<Buffer | undefined> {
+    return this.readBlob(digest).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return undefined;
+      throw error;
+    });
   }
 
   /** The record of an image by canonical name ("docker.io/library/alpine:latest"). */
@@ -145,7 +146,7 @@ export class ImageStore {
 
   /**
    * A small blob (an image config) from the store, fetched with `fetch` when
-   * missing. Shared like ensureBlob, so two pulls of one image fetch it once.
+   * missing. Shared like ensureLayer, so two pulls of one image fetch it once.
    */
   async ensureSmallBlob(digest: string, size: number, fetch: () => Promise<Buffer>): Promise<Buffer> {
     if (!(await this.hasBlob(digest, size))) {
@@ -157,35 +158,12 @@ export class ImageStore {
   }
 
   /**
-   * Make sure the blob is in the store, calling `download(partialFile)` when it
-   * is not. `download` writes (or continues) the partial file and verifies it;
-   * the store then moves it into place. Concurrent callers, in this process or
-   * another, share one download; `onWait` tells a caller it is waiting for one.
-   */
-  async ensureBlob(
-    digest: string,
-    size: number,
-    download: (partialFile: string) => Promise<void>,
-    onWait?: () => void,
-  ): Promise<void> {
-    const hex = hexOf(digest);
-    if (await this.hasBlob(digest, size)) return;
-    await this.shared(`blob-${hex}`, onWait, async () => {
-      if (await this.hasBlob(digest, size)) return;
-      const partial = this.dir("partial", `sha256-${hex}`);
-      await download(partial);
-      const stat = await fs.stat(partial);
-      if (stat.size !== size) throw new ImageError(`download of blob ${digest} ended at ${stat.size} of ${size} bytes`);
-      await fs.rename(partial, this.blobPath(digest));
-    });
-  }
-
-  /**
    * Make sure the layer is unpacked, calling `unpack(emptyDir)` when it is not.
    * `unpack` fills a fresh directory in tmp/; only when it succeeds is the
-   * directory renamed into layers/, in one step. Shared like ensureBlob.
-   * Returns true when this call unpacked it, false when it was there or another
-   * pull unpacked it.
+   * directory renamed into layers/, in one step. Concurrent callers, in this
+   * process or another, share one unpacking; `onWait` tells a caller it is
+   * waiting for one. Returns true when this call unpacked it, false when it
+   * was there or another pull unpacked it.
    */
   async ensureLayer(diffId: string, unpack: (dir: string) => Promise<void>, onWait?: () => void): Promise<boolean> {
     const hex = hexOf(diffId);
@@ -210,7 +188,48 @@ export class ImageStore {
   }
 
   /**
-   * Write the record of a pulled image, the last step of a pull. Under the
+   * Unpack a layer whose diff_id is known only once it is unpacked (a root
+   * file system imported as an image): `unpack` fills a fresh directory in
+   * tmp/ and returns the digest, under which the directory is then renamed
+   * into layers/. Returns whether this call added the layer (false: the store
+   * had it already, and keeps its own copy).
+   */
+  async addLayer(unpack: (dir: string) => Promise<string>): Promise<{ diffId: string; added: boolean }> {
+    return this.translate(async () => {
+      const tmp = await this.tempPath("layer-import");
+      try {
+        await fs.mkdir(tmp, { mode: 0o755 });
+        const diffId = await unpack(tmp);
+        const added = await fs.rename(tmp, this.layerDir(diffId)).then(
+          () => true,
+          (error: NodeJS.ErrnoException) => {
+            if (error.code !== "ENOTEMPTY" && error.code !== "EEXIST") throw error;
+            return false;
+          },
+        );
+        return { diffId, added };
+      } finally {
+        await fs.rm(tmp, { recursive: true, force: true });
+      }
+    });
+  }
+
+  /**
+   * Remove these layers again unless an image uses them: what a load that
+   * failed half-way unpacked is not left behind.
+   */
+  async discardLayers(diffIds: string[]): Promise<void> {
+    if (diffIds.length === 0) return;
+    await this.withStoreLock(async () => {
+      const used = new Set((await this.images()).flatMap((image) => image.diffIds));
+      for (const diffId of new Set(diffIds)) {
+        if (!used.has(diffId)) await this.deleteUnlessBusy(`layer-${hexOf(diffId)}`, this.layerDir(diffId));
+      }
+    });
+  }
+
+  /**
+   * Write the record of an image, the last step of a pull (or load, or import). Under the
    * store lock, so that an `rmi` running at the same time cannot delete a
    * layer this image needs between the check and the write. Returns the
    * layers that are missing (an rmi deleted them meanwhile) instead of
@@ -272,6 +291,10 @@ export class ImageStore {
 
   private dir(...parts: string[]): string {
     return path.join(this.settings.dataDir, ...parts);
+  }
+
+  private blobPath(digest: string): string {
+    return this.dir("blobs/sha256", hexOf(digest));
   }
 
   private recordPath(name: string): string {
@@ -382,21 +405,15 @@ export class ImageStore {
     await fs.writeFile(file, JSON.stringify(wanted) + "\n");
   }
 
-  /** Clear what dead processes left: their tmp/ entries, and partial downloads abandoned for a day. */
+  /** Clear what dead processes left in tmp/ (a pull killed mid-layer leaves its half-unpacked directory there). */
   private async removeStale(): Promise<void> {
     for (const entry of await fs.readdir(this.dir("tmp"))) {
       const owner = /^(\d+-\d+)-/.exec(entry)?.[1];
       if (owner && isTagAlive(owner)) continue;
       await fs.rm(this.dir("tmp", entry), { recursive: true, force: true });
     }
-    for (const entry of await fs.readdir(this.dir("partial"))) {
-      const file = this.dir("partial", entry);
-      const stat = await fs.stat(file).catch(() => undefined);
-      if (!stat || Date.now() - stat.mtimeMs < PARTIAL_MAX_AGE_MS) continue;
-      const release = await this.locks.tryAcquire(entry.replace(/^sha256-/, "blob-"));
-      if (!release) continue;
-      await fs.rm(file, { force: true }).finally(release);
-    }
+    // Earlier versions downloaded blobs to partial/ before unpacking them; pulls now stream.
+    await fs.rm(this.dir("partial"), { recursive: true, force: true });
   }
 
   private translate<T>(work: () => Promise<T>): Promise<T> {

@@ -35,7 +35,7 @@ export interface ImageRunConfig {
   User?: string;
 }
 
-/** What the store keeps for each pulled image (images/NAME.json). */
+/** What the store keeps for each image (images/NAME.json). */
 export interface ImageRecord {
   /** Canonical reference, e.g. "docker.io/library/alpine:latest". */
   name: string;
@@ -50,5 +50,12 @@ export interface ImageRecord {
   /** Sum of the compressed layer sizes, as `docker images` shows. */
   size: number;
   config: ImageRunConfig;
+  /** When it was pulled, loaded or imported. */
   pulledAt: string;
+  /**
+   * Where it came from, for people to read: "registry REF", "bundled FILE"
+   * (the Alpine the repository carries), "load FILE" or "import FILE".
+   * Absent in records written before it was kept.
+   */
+  source?: string;
 }
