@@ -47,7 +47,6 @@ export interface RemovedImage {
   blobs: string[];
 }
 
-
 export class ImageStore {
   private readonly locks: LockDir;
   /** Work in progress in this process, so that concurrent pulls here share it too. */
