@@ -100,11 +100,15 @@ const STREAM_GRACE_MS = 1000;
 /** Open files, as the container's own processes get. */
 const NOFILE = 1024;
 
+/** Environment entries the shim takes (MAX_LIST in shim/enter.c), ours included. */
+const MAX_ENV = 64;
+
 /** The shim's command line (its syntax: shim/enter.c). */
 export function enterArgv(shim: string, program: string, target: EnterTarget, spec: EnterSpec): string[] {
   if (spec.argv.length === 0) throw new EnterError("nothing to run");
   for (const word of [...spec.argv, ...(spec.env ?? [])]) if (word.includes("\0")) throw new EnterError("an argument may not hold a NUL character");
   for (const e of spec.env ?? []) if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) throw new EnterError(`not NAME=value: ${e}`);
+  if (DEFAULT_ENV.length + (spec.env?.length ?? 0) > MAX_ENV) throw new EnterError(`at most ${MAX_ENV - DEFAULT_ENV.length} environment entries`);
   // The CPU limit backs the time limit: a busy loop ends even if this server is gone.
   const cpuSeconds = Math.ceil(spec.timeoutMs / 1000) + 1;
   return [

@@ -61,7 +61,7 @@
 #include <unistd.h>
 #include "shim.h"
 
-#define MAX_LIST 16
+#define MAX_LIST 64
 
 /* Namespaces in the order they are joined: the mount namespace last, as it changes what paths mean. */
 static const struct { const char *name; int type; } NAMESPACES[] = {
