@@ -17,6 +17,7 @@ import {
   type KeptWork,
   type LessonState,
   type LessonSummary,
+  type InstanceInfo,
   type PortInfo,
   type Notice,
   type SessionControls,
@@ -28,6 +29,7 @@ import { BuildSteps } from "./components/build-steps.tsx";
 import { LessonPanel } from "./components/lesson-panel.tsx";
 import { SplitPane } from "./components/split-pane.tsx";
 import { FileTransfer } from "./components/file-transfer.tsx";
+import { InstanceTabs } from "./components/instance-tabs.tsx";
 import { PortsList } from "./components/ports-list.tsx";
 import { NoticeBanner } from "./components/notice-banner.tsx";
 import { StartForm, type StartChoice } from "./components/start-form.tsx";
@@ -65,7 +67,13 @@ function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
-export function StudentApp() {
+interface Props {
+  /** Which of the student's containers this page shows (1: the one Start makes). */
+  instance: number;
+  onSelectInstance(instance: number): void;
+}
+
+export function StudentApp({ instance, onSelectInstance }: Props) {
   const [phase, setPhase] = useState<Phase>("connecting");
   const [info, setInfo] = useState<SessionInfo | null>(null);
   const [connected, setConnected] = useState(false);
@@ -87,6 +95,8 @@ export function StudentApp() {
   const [roomNotice, setRoomNotice] = useState<Notice | null>(null);
   const [controls, setControls] = useState<SessionControls>();
   const [othersTyping, setOthersTyping] = useState(false);
+  const [instances, setInstances] = useState<InstanceInfo[]>([]);
+  const [instanceRoom, setInstanceRoom] = useState({ max: 1, fixed: false });
   const typingTimer = useRef<ReturnType<typeof setTimeout>>(undefined);
 
   // Socket handlers are registered once, so they read the current state from refs.
@@ -162,7 +172,7 @@ export function StudentApp() {
     let stopped = false;
     import("socket.io-client").then(({ io }) => {
       if (stopped) return;
-      const s: StudentSocket = io();
+      const s: StudentSocket = io({ auth: { instance } });
       socket = s;
       socketRef.current = s;
       acks.current = new AckBatcher((chars) => s.connected && s.emit("ack", chars));
@@ -193,7 +203,14 @@ export function StudentApp() {
           sendSize();
           return;
         }
-        if (phase === "connecting") go("form");
+        if (phase === "connecting" && instance > 1) {
+          // A further instance needs no form: the student is in the room already.
+          newTerminal();
+          go("starting");
+          write(`${DIM}Starting another container…${RESET}\r\n`, false);
+          s.emit("start", {});
+        } else if (phase === "connecting") go("form");
+        else if (phase === "starting" && instance > 1) s.emit("start", {});
         else if (phase === "starting") {
           // The connection dropped before the container was ready and the
           // server has no session for this browser: ask again.
@@ -221,7 +238,11 @@ export function StudentApp() {
       s.on("kept", (work) => setKept(work));
       s.on("lessons", (list, fixed) => setLessons({ list, fixed }));
       s.on("lesson", (state) => setLesson(state));
-      s.on("settings", (settings) => setFileMaxBytes(settings.fileMaxBytes));
+      s.on("settings", (settings) => {
+        setFileMaxBytes(settings.fileMaxBytes);
+        setInstanceRoom({ max: settings.maxInstances, fixed: settings.fixedInstances });
+      });
+      s.on("instances", (list) => setInstances(list));
       s.on("ports", (list) => setPorts(list));
       s.on("notice", (current) => setRoomNotice(current));
       s.on("controls", (current) => setControls(current));
@@ -255,6 +276,10 @@ export function StudentApp() {
           closeTerminal(message);
         } else if (phase === "running") {
           notice(message, YELLOW);
+        } else if (instance > 1) {
+          // No form on a further instance's page: say why, with the tabs back to the first.
+          setBanner(message);
+          go("failed");
         } else {
           setFormError(message);
           if (phase === "connecting") go("form");
@@ -267,7 +292,7 @@ export function StudentApp() {
       clearTimeout(typingTimer.current);
       socket?.disconnect();
     };
-  }, [closeTerminal, go, newTerminal, notice, sendSize, write]);
+  }, [closeTerminal, go, instance, newTerminal, notice, sendSize, write]);
 
   const onReady = useCallback(
     (terminal: OpenTerminal) => {
@@ -373,11 +398,14 @@ export function StudentApp() {
         othersTyping={othersTyping}
       />
       <NoticeBanner notice={roomNotice} />
+      {(instances.length > 1 || (instanceRoom.max > 1 && phase === "running")) && (
+        <InstanceTabs instances={instances} current={instance} max={instanceRoom.max} fixed={instanceRoom.fixed} onSelect={onSelectInstance} />
+      )}
       {over && (
         <div className={`banner ${phase}`} role="alert" data-testid="banner">
           <span>{phase === "ended" ? <><strong>Session ended:</strong> {banner}</> : capitalize(banner ?? "")}</span>
           <button className="primary" onClick={() => start({ ...choiceRef.current, fresh: false })} disabled={!connected}>
-            Start a new session
+            {instance > 1 ? "Start it again" : "Start a new session"}
           </button>
         </div>
       )}

@@ -80,6 +80,8 @@ const schema = z.object({
   PLAYGROUND_SESSION_MEMORY: Memory.optional(),
   PLAYGROUND_SESSION_PIDS: PidsLimit.optional(),
   // Containers kept ready for the next students (0: none; each start then builds one).
+  PLAYGROUND_MAX_INSTANCES: z.coerce.number({ message: "expected a whole number" }).int("expected a whole number").min(1).max(5).default(3),
+  PLAYGROUND_TOPOLOGY: z.string().optional(),
   PLAYGROUND_WARM_POOL: z.coerce.number({ message: "expected a whole number" }).int("expected a whole number").min(0).max(200).default(4),
   PLAYGROUND_GRACE_SECONDS: duration.default(5 * 60),
   PLAYGROUND_IDLE_SECONDS: duration.default(30 * 60),
@@ -142,6 +144,9 @@ export interface Config {
     maxSessions: number;
     /** Containers made ahead of need, waiting for students. */
     warmPool: number;
+    /** Containers one student may have at once (their instances), and a room's fixed set of them (lessons/topologies/NAME.json). */
+    maxInstances: number;
+    topology?: string;
     /** What all of one student's containers may use together. */
     sessionCap: { memoryBytes: number; pidsLimit: number };
     graceMs: number;
@@ -209,6 +214,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       trustProxy: e.PLAYGROUND_TRUST_PROXY === "1",
       maxSessions: e.PLAYGROUND_MAX_SESSIONS,
       warmPool: e.PLAYGROUND_WARM_POOL,
+      maxInstances: e.PLAYGROUND_MAX_INSTANCES,
+      topology: e.PLAYGROUND_TOPOLOGY,
       sessionCap: {
         memoryBytes: e.PLAYGROUND_SESSION_MEMORY ?? e.PLAYGROUND_MEMORY,
         pidsLimit: e.PLAYGROUND_SESSION_PIDS ?? e.PLAYGROUND_PIDS_LIMIT,

@@ -25,6 +25,8 @@ import { LocalBackend } from "./runtime/local-backend.ts";
 import { WarmPool } from "./runtime/warm-pool.ts";
 import { Classroom } from "./lessons/classroom.ts";
 import { loadLessons } from "./lessons/loader.ts";
+import { loadTopology } from "./lessons/topology.ts";
+import { instanceLimit, type InstanceSettings } from "./sessions/instances.ts";
 import type { Lesson } from "./lessons/format.ts";
 import { SessionRegistry } from "./sessions/registry.ts";
 import { WorkStore } from "./sessions/work-store.ts";
@@ -87,7 +89,8 @@ async function main(): Promise<void> {
     log: log.child({ part: "pool" }),
   });
   const recordings = new Recordings(config.dataDir, config.web.recordings, log.child({ part: "recordings" }));
-  const registry: SessionRegistry = new SessionRegistry(pool, engine.db, log.child({ part: "sessions" }), limitsOf(config), room, work, recordings);
+  const instanceSettings = await roomInstances(config, log);
+  const registry: SessionRegistry = new SessionRegistry(pool, engine.db, log.child({ part: "sessions" }), limitsOf(config), room, work, recordings, instanceSettings);
   registry.on("room", (spec) => void pool.configure(spec));
   // As the room fills the pool shrinks (and grows again as sessions end).
   registry.on("changed", () => pool.roomChanged());
@@ -152,7 +155,7 @@ async function main(): Promise<void> {
     starts: new AddressLimits(perMinute / 60, burst),
     guesses: new AddressLimits(1 / 6, 10),
     guard,
-    settings: { fileMaxBytes: config.web.fileMaxBytes },
+    settings: { fileMaxBytes: config.web.fileMaxBytes, maxInstances: instanceLimit(instanceSettings), fixedInstances: instanceSettings.topology !== undefined },
   }, classroom, notice);
   const roomInfo = (): RoomInfo => ({
     joinCode: tokens.joinCode,
@@ -240,11 +243,22 @@ function limitsOf(config: Config) {
  * reported with its file and line, and the others still load.
  */
 async function loadRoomLessons(config: Config, log: Logger): Promise<Lesson[]> {
-  const dirs = [path.join(rootDir, "lessons"), ...(config.web.lessonsDir ? [config.web.lessonsDir] : [])];
-  const { lessons, problems } = await loadLessons(dirs);
+  const { lessons, problems } = await loadLessons(lessonDirs(config));
   for (const problem of problems) log.error(problem, `lesson left out: ${problem.file}:${problem.line}: ${problem.message}`);
   log.info({ lessons: lessons.map((l) => l.id), roomLesson: config.web.lesson }, "lessons loaded");
   return lessons;
+}
+
+/** How many containers each student may have, or the room's fixed set of them (PLAYGROUND_TOPOLOGY): a topology that cannot be read stops the start, with its file and field. */
+async function roomInstances(config: Config, log: Logger): Promise<InstanceSettings> {
+  if (!config.web.topology) return { max: config.web.maxInstances };
+  const topology = await loadTopology(lessonDirs(config), config.web.topology);
+  log.info({ topology: topology.id, instances: topology.instances.map((i) => `${i.name} (${i.image})`) }, "every student gets the topology's machines");
+  return { max: topology.instances.length, topology };
+}
+
+function lessonDirs(config: Config): string[] {
+  return [path.join(rootDir, "lessons"), ...(config.web.lessonsDir ? [config.web.lessonsDir] : [])];
 }
 
 /** The room's lessons at work: each session's place, and its checks every few seconds. */

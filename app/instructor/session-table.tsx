@@ -112,6 +112,7 @@ export function SessionTable({ rows, watched, onWatch, onEnd, onExtend, onLowerH
               </td>
               <td>
                 {row.studentName || <span className="muted">(no name)</span>}
+                {row.instance && <span className="muted" title={`instance ${row.instance.number} of this student's`}> · {row.instance.name}</span>}
                 {row.takeoverAllowed && <span className="muted" title="The student lets you type into their terminal"> · may type</span>}
               </td>
               <td>

@@ -126,6 +126,8 @@ export interface SessionRow {
   attached: boolean;
   /** Where the student is in the room's lesson. */
   lesson?: LessonPlace;
+  /** An instance beyond the first: its number and name, and the session it belongs to. */
+  instance?: { number: number; name: string; of: string };
   /** The size of the session's recording, when there is one (live: as far as it is written). */
   recordingBytes?: number;
   /** Live sessions: when the student raised their hand (such rows come first), when the lifetime ends, and whether the student lets the instructor type. */
@@ -187,6 +189,27 @@ export interface PortInfo {
 export interface StudentSettings {
   /** The largest file that can be uploaded into the container or downloaded from it. */
   fileMaxBytes: number;
+  /** How many containers (instances) one student may have at once; 1: no "+ instance". */
+  maxInstances: number;
+  /** The room's fixed set of named instances (a topology), which "+ instance" cannot add to. */
+  fixedInstances: boolean;
+}
+
+/**
+ * A student's containers: instance 1 is the session's own (the one Start
+ * makes), more are added with "+ instance". Each page shows one of them; it
+ * says which in the socket's handshake (`auth: { instance }`).
+ */
+export const InstanceNumber = z.number().int().min(1).max(20);
+
+/** One of a student's instances, for the tabs above the terminal. */
+export interface InstanceInfo {
+  instance: number;
+  /** The name its siblings reach it by (node1, node2…, or the topology's). */
+  name: string;
+  state: "starting" | "running";
+  /** Its address on the student's private network, once it has one. */
+  lanIp?: string;
 }
 
 /** Student namespace "/": events the server emits. */
@@ -223,6 +246,8 @@ export interface StudentServerEvents {
   controls: (controls: SessionControls) => void;
   /** Someone else (the instructor, with the student's consent) just typed into this terminal. */
   typing: () => void;
+  /** The student's instances (after `session`, and whenever one comes or goes). */
+  instances: (instances: InstanceInfo[]) => void;
 }
 
 /** Student namespace "/": events the browser emits. */

@@ -14,11 +14,14 @@ import type { EndCause, SessionLimits, SessionRegistry } from "./registry.ts";
 /** Why `session` should end now (in words, and in a word), or undefined while it may go on. */
 export function reapReason(session: Session, limits: SessionLimits, now: number): { reason: string; cause: EndCause } | undefined {
   if (session.state === "ended") return undefined;
+  // An instance ends with the session it belongs to, by that session's rules.
+  if (session.parent) return undefined;
   // The lifetime's end: the limit from the start, unless an instructor extended it.
   if (now >= session.expiresAt.getTime()) {
     return { reason: `the session reached its time limit of ${describeDuration(session.expiresAt.getTime() - session.createdAt.getTime())}`, cause: "lifetime" };
   }
-  if (session.detachedSince && now - session.detachedSince.getTime() >= limits.graceMs) {
+  const detachedSince = session.familyDetachedSince();
+  if (detachedSince && now - detachedSince.getTime() >= limits.graceMs) {
     return { reason: `no browser was attached for ${describeDuration(limits.graceMs)}`, cause: "no-browser" };
   }
   if (session.state === "running" && now - session.lastInputAt.getTime() >= limits.idleMs) {

@@ -14,6 +14,7 @@ import { buildStepsMarker } from "../common/recording-markers.ts";
 import type { Db } from "../db.ts";
 import type { BackendContainer, ContainerBackend, ContainerEnd, ContainerRequest, RoomSpec } from "../runtime/backend.ts";
 import type { Recordings } from "./recordings.ts";
+import { instanceLimit, instanceSpec, publishNames, type InstanceSettings } from "./instances.ts";
 import { Session, type StudentClient } from "./session.ts";
 import type { WorkStore } from "./work-store.ts";
 
@@ -72,6 +73,10 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
    * when the process exits.
    */
   private readonly inFlight = new Set<Promise<void>>();
+  /** A first instance being put on its student's private network (once, however many instances come at once). */
+  private readonly lanJoins = new Map<string, Promise<string>>();
+  /** Sessions being ended: whoever else ends one waits for the same end. */
+  private readonly finishing = new WeakMap<Session, Promise<void>>();
 
   constructor(
     private readonly backend: ContainerBackend,
@@ -81,6 +86,7 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
     private roomSpec: RoomSpec,
     readonly work: WorkStore,
     readonly recordings: Recordings,
+    readonly instances: InstanceSettings = { max: 1 },
   ) {
     super();
   }
@@ -135,19 +141,22 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
       return existing;
     }
     const max = this.limits.maxSessions;
-    if (this.byId.size >= max) {
+    // Places are students': a student's further instances do not take one.
+    if (this.live().filter((s) => !s.parent).length >= max) {
       throw new SessionRefused(`the playground is full: all ${max} places are taken. Please try again in a few minutes.`);
     }
     const cookieHash = hashCookie(cookie);
     const requestedAt = performance.now();
+    const first = instanceSpec(this.instances, 1, this.roomSpec.image);
     const session = new Session(
       randomBytes(12).toString("base64url"),
       cookieHash,
-      this.roomSpec.image,
+      first.image,
       studentName || undefined,
       new Date(Date.now() + this.limits.lifetimeMs),
     );
     session.size = size;
+    session.instanceName = first.name;
     this.byId.set(session.id, session);
     this.byCookieHash.set(cookieHash, session);
     this.endings.delete(cookieHash);
@@ -179,6 +188,8 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
       container = await this.backend.run({
         session: session.id,
         image: session.image,
+        // A topology names every machine; otherwise the first keeps its container's name.
+        hostname: this.instances.topology ? session.instanceName : undefined,
         limits: this.roomSpec.limits,
         profile: this.roomSpec.profile,
         sessionCap: this.roomSpec.sessionCap,
@@ -191,27 +202,120 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
       return this.failStart(session, error);
     }
     if (restored) session.progress(`Your files from last time are back (saved ${restored.savedAt.toISOString().slice(0, 16).replace("T", " ")} UTC).`);
+    if (!(await this.running(session, container))) return;
+    this.emit("running", (performance.now() - requestedAt) / 1000);
+    // A topology's other machines come with the first.
+    if (this.instances.topology) {
+      for (let n = 2; n <= instanceLimit(this.instances); n++) {
+        this.startInstance(session, n).catch((error) => this.log.warn({ session: session.id, instance: n, err: String(error) }, "an instance of the topology could not start"));
+      }
+    }
+  }
+
+  /**
+   * Start instance `n` of a student's session: another container of theirs,
+   * in the same share of the host, on their private network with the others,
+   * which it reaches by name. Attaches `client` to it; an instance that
+   * exists already is only attached to.
+   */
+  async startInstance(first: Session, n: number, client?: StudentClient): Promise<Session> {
+    if (this.closing) throw new SessionRefused("the playground is shutting down");
+    const existing = first.children.get(n);
+    if (existing) {
+      if (client) existing.attach(client);
+      return existing;
+    }
+    const limit = instanceLimit(this.instances);
+    if (first.parent || n < 2 || n > limit) throw new SessionRefused(`there are instances 1 to ${limit} here`);
+    if (first.state !== "running" || !first.container) throw new SessionRefused("your first instance is not running yet");
+    const spec = instanceSpec(this.instances, n, this.roomSpec.image);
+    const child = new Session(randomBytes(12).toString("base64url"), first.cookieHash, spec.image, first.studentName, first.expiresAt);
+    child.parent = first;
+    child.instance = n;
+    child.instanceName = spec.name;
+    child.size = first.size;
+    first.children.set(n, child);
+    this.byId.set(child.id, child);
+    if (client) child.attach(client);
+    first.instancesChanged();
+    this.changed();
+    try {
+      await this.db.session.create({
+        data: { id: child.id, cookieHash: first.cookieHash, studentName: child.studentName, image: child.image, state: "starting", createdAt: child.createdAt, parentId: first.id, instance: n },
+      });
+    } catch (error) {
+      child.markEnded("could not be recorded", false);
+      first.children.delete(n);
+      this.byId.delete(child.id);
+      this.changed();
+      throw error;
+    }
+    this.log.info({ session: child.id, of: first.id, instance: n }, "instance starting");
+    this.track(this.launchInstance(first, child));
+    return child;
+  }
+
+  private async launchInstance(first: Session, child: Session): Promise<void> {
+    let container: BackendContainer | undefined;
+    try {
+      container = await this.backend.run({
+        session: child.id,
+        image: child.image,
+        hostname: child.instanceName,
+        limits: this.roomSpec.limits,
+        profile: this.roomSpec.profile,
+        // In the first instance's share: all of a student's containers together are held to one session's cap.
+        sessionCap: { ...this.roomSpec.sessionCap, with: first.container!.id },
+        size: child.size,
+        env: ["TERM=xterm-256color"],
+        onProgress: (line) => child.progress(line),
+      });
+      first.lanIp ??= await this.joinLan(first);
+      child.lanIp = await container.joinSessionNetwork(child.instance);
+    } catch (error) {
+      if (container) await this.stopContainer(child, container);
+      return this.failStart(child, error);
+    }
+    if (!(await this.running(child, container))) return;
+    await publishNames(first.family(), this.log);
+    first.instancesChanged();
+  }
+
+  /** Put a student's first instance on their private network, once. */
+  private joinLan(first: Session): Promise<string> {
+    let joining = this.lanJoins.get(first.id);
+    if (!joining) {
+      joining = first.container!.joinSessionNetwork(first.instance);
+      this.lanJoins.set(first.id, joining);
+      joining.catch(() => this.lanJoins.delete(first.id));
+    }
+    return joining;
+  }
+
+  /** The container is up: bind it to its session and record it. False when the session ended meanwhile (the container is then stopped). */
+  private async running(session: Session, container: BackendContainer): Promise<boolean> {
     const recorder = session.state === "ended" ? undefined : await this.recordings.begin(session, false);
     if (session.state === "ended") {
       // Ended while starting (by an instructor, a reset or shutdown): nothing may outlive it.
       await this.recordings.finish(session.id);
       await this.stopContainer(session, container);
-      return;
+      return false;
     }
     try {
       session.bind(container, recorder);
     } catch (error) {
       await this.recordings.finish(session.id);
       await this.stopContainer(session, container);
-      return this.failStart(session, error);
+      await this.failStart(session, error);
+      return false;
     }
     const steps = session.info().steps;
     recorder?.mark(buildStepsMarker(steps));
     this.log.info({ session: session.id, container: container.id, ip: container.ip }, "session running");
-    this.emit("running", (performance.now() - requestedAt) / 1000);
     this.changed();
     await this.record(session.id, { state: "running", containerId: container.id, ip: container.ip, steps: JSON.stringify(steps) });
     this.endWhenExited(session, container);
+    return true;
   }
 
   /** Where this session's work goes (and what comes back in it), when work is kept. */
@@ -264,19 +368,33 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
   }
 
   private finish(session: Session, reason: string, cause: EndCause, notify: boolean): Promise<void> {
+    const ending = this.finishing.get(session);
+    if (ending) return ending;
     if (session.state === "ended") return Promise.resolve();
-    return this.track(this.finishNow(session, reason, cause, notify));
+    const finished = this.track(this.finishNow(session, reason, cause, notify));
+    this.finishing.set(session, finished);
+    return finished;
   }
 
   private async finishNow(session: Session, reason: string, cause: EndCause, notify: boolean): Promise<void> {
     session.markEnded(reason, notify);
     this.byId.delete(session.id);
-    this.byCookieHash.delete(session.cookieHash);
-    this.endings.set(session.cookieHash, reason);
-    if (this.endings.size > REMEMBERED_ENDINGS) this.endings.delete(this.endings.keys().next().value!);
-    this.log.info({ session: session.id, reason }, "session ended");
-    this.emit("ended", cause);
+    if (session.parent) {
+      // One instance of several: the student's other containers go on.
+      session.parent.children.delete(session.instance);
+      session.parent.instancesChanged();
+      this.log.info({ session: session.id, of: session.parent.id, reason }, "instance ended");
+    } else {
+      this.byCookieHash.delete(session.cookieHash);
+      this.endings.set(session.cookieHash, reason);
+      if (this.endings.size > REMEMBERED_ENDINGS) this.endings.delete(this.endings.keys().next().value!);
+      this.lanJoins.delete(session.id);
+      this.log.info({ session: session.id, reason }, "session ended");
+      this.emit("ended", cause);
+    }
     this.changed();
+    // A student's instances end with their first, and before it: the session's cgroup slot goes with the last container in it.
+    await Promise.all([...session.children.values()].map((child) => this.finish(child, reason, cause, notify)));
     if (session.container) await this.stopContainer(session, session.container);
     session.recorder?.mark(`the session ended: ${reason}`);
     await this.recordings.finish(session.id);
@@ -310,7 +428,8 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
    * its container as soon as the engine hands it over.
    */
   async endAll(reason: string, cause: EndCause): Promise<number> {
-    const sessions = this.live();
+    // Students' sessions: their further instances end with them.
+    const sessions = this.live().filter((s) => !s.parent);
     await Promise.all(sessions.map((s) => this.end(s, reason, cause)));
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
     return sessions.length;
@@ -348,27 +467,45 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
    * browser finds it on reconnect; the others are recorded as ended.
    */
   async adoptAll(): Promise<{ adopted: number; ended: number }> {
-    const rows = await this.db.session.findMany({ where: { state: { not: "ended" } } });
+    // First instances first: a further instance is adopted under its first, or not at all.
+    const rows = await this.db.session.findMany({ where: { state: { not: "ended" } }, orderBy: { instance: "asc" } });
     let adopted = 0;
     for (const row of rows) {
+      const first = row.parentId ? this.byId.get(row.parentId) : undefined;
       const owner = { cookieHash: row.cookieHash ?? "", studentName: row.studentName ?? undefined };
-      const work = this.work.enabled ? { keepTo: { file: await this.work.fileFor(owner.cookieHash, owner.studentName), maxBytes: this.work.settings.maxBytes } } : undefined;
-      const container = row.state === "running" && row.containerId && row.cookieHash ? await this.backend.adopt(row.containerId, work) : undefined;
+      const work = this.work.enabled && !row.parentId ? { keepTo: { file: await this.work.fileFor(owner.cookieHash, owner.studentName), maxBytes: this.work.settings.maxBytes } } : undefined;
+      const adoptable = row.state === "running" && row.containerId && row.cookieHash && (!row.parentId || first);
+      const container = adoptable ? await this.backend.adopt(row.containerId!, work) : undefined;
       if (!container || !row.cookieHash) {
         const reason = row.state === "starting" ? "the server restarted while the container was starting" : "the container ended while the server was restarting";
         await this.record(row.id, { state: "ended", endReason: reason, endedAt: new Date() });
-        if (row.cookieHash) this.endings.set(row.cookieHash, reason);
+        if (row.cookieHash && !row.parentId) this.endings.set(row.cookieHash, reason);
         continue;
       }
       const expiresAt = row.expiresAt ?? new Date(row.createdAt.getTime() + this.limits.lifetimeMs);
       const session = new Session(row.id, row.cookieHash, row.image, row.studentName ?? undefined, expiresAt, row.createdAt);
       session.lastInputAt = row.lastInputAt;
       session.handRaisedAt = row.handRaisedAt ?? undefined;
+      session.instance = row.instance;
+      session.instanceName = instanceSpec(this.instances, row.instance, row.image).name;
       this.byId.set(session.id, session);
-      this.byCookieHash.set(session.cookieHash, session);
+      if (first) {
+        session.parent = first;
+        first.children.set(session.instance, session);
+      } else {
+        this.byCookieHash.set(session.cookieHash, session);
+      }
       session.bind(container, await this.recordings.begin(session, true));
       this.endWhenExited(session, container);
       adopted++;
+    }
+    // The private networks are there already: learn the addresses on them again (joining is idempotent).
+    for (const first of this.live().filter((s) => s.children.size > 0)) {
+      try {
+        for (const s of first.family()) s.lanIp = await (s === first ? this.joinLan(first) : s.container!.joinSessionNetwork(s.instance));
+      } catch (error) {
+        this.log.warn({ session: first.id, err: String(error) }, "could not find the instances' private network again");
+      }
     }
     const swept = await this.backend.sweep(new Set(this.byId.keys()));
     if (swept.length > 0) this.log.warn({ containers: swept }, "ended containers no session owned (a crash came between making and recording them)");
@@ -473,6 +610,7 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
       handRaisedAt: s.handRaisedAt?.toISOString(),
       expiresAt: s.expiresAt.toISOString(),
       takeoverAllowed: s.takeoverAllowed,
+      ...(s.parent ? { instance: { number: s.instance, name: s.instanceName, of: s.parent.id } } : {}),
     };
     if (s.state === "running" && s.container) {
       try {

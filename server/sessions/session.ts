@@ -5,9 +5,13 @@
 // output. Several pages of the same browser may be attached at once (two
 // tabs), and instructors may watch; all of them see the same output.
 //
+// A student may have more than one container (instances, for a lab of several
+// machines): each is a session of its own, with its own terminal, under the
+// session Start made (its `parent`), and ends with it.
+//
 // This file is the session's own state and its relay of text; starting and
 // ending it (the backend, the record, the cap) is the registry's business.
-import type { LessonState, SessionControls, SessionInfo } from "../common/protocol.ts";
+import type { InstanceInfo, LessonState, SessionControls, SessionInfo } from "../common/protocol.ts";
 import type { LessonProgress } from "../lessons/progress.ts";
 import type { BackendContainer } from "../runtime/backend.ts";
 import type { Terminal } from "../runtime/terminal.ts";
@@ -32,6 +36,8 @@ export interface StudentClient extends Reader {
   ended(reason: string): void;
   failure(message: string): void;
   lesson(state: LessonState | null): void;
+  /** The student's instances: after the session, and whenever one comes or goes. */
+  instances(list: InstanceInfo[]): void;
 }
 
 /**
@@ -83,6 +89,15 @@ export class Session {
   takeoverAllowed = false;
   private lastTakeoverAt = 0;
   private lastTypingNotice = 0;
+  /** Which of the student's containers this is: 1 for the session Start made, more for its instances. */
+  instance = 1;
+  /** An instance's first session (the one it belongs to and ends with). */
+  parent?: Session;
+  /** The first session's further instances, by number. */
+  readonly children = new Map<number, Session>();
+  /** The name its siblings reach it by (node1, node2… or a topology's), and its address on the student's private network once it has one. */
+  instanceName = "node1";
+  lanIp?: string;
 
   private readonly students = new Map<string, StudentClient>();
   private readonly watchers = new Map<string, { watcher: Watcher; stale: boolean }>();
@@ -143,6 +158,43 @@ export class Session {
     }
   }
 
+  /** The session Start made: this one, or the one this instance belongs to. */
+  get primary(): Session {
+    return this.parent ?? this;
+  }
+
+  /** All of the student's sessions not ended, the first one first. */
+  family(): Session[] {
+    const first = this.primary;
+    const rest = [...first.children.values()].sort((a, b) => a.instance - b.instance);
+    return [first, ...rest].filter((s) => s.state !== "ended");
+  }
+
+  instancesInfo(): InstanceInfo[] {
+    return this.family().map((s) => ({
+      instance: s.instance,
+      name: s.instanceName,
+      state: s.state === "running" ? "running" : "starting",
+      ...(s.lanIp ? { lanIp: s.lanIp } : {}),
+    }));
+  }
+
+  /** An instance came, went or got its address: every page of the student is told. */
+  instancesChanged(): void {
+    const list = this.instancesInfo();
+    for (const s of this.family()) for (const student of s.students.values()) student.instances(list);
+  }
+
+  /** Since when none of the student's pages has been attached to any of their instances (undefined while one is). */
+  familyDetachedSince(): Date | undefined {
+    let latest: Date | undefined;
+    for (const s of this.family()) {
+      if (!s.detachedSince) return undefined;
+      if (!latest || s.detachedSince > latest) latest = s.detachedSince;
+    }
+    return latest;
+  }
+
   info(): SessionInfo {
     const c = this.container;
     return {
@@ -184,6 +236,7 @@ export class Session {
     if (this.state !== "running") return;
     client.session(this.info());
     client.controls(this.controls());
+    client.instances(this.instancesInfo());
     this.replayTo(client.id, (replay) => this.send(client, replay));
     if (this.pausedWhileDetached) {
       this.pausedWhileDetached = false;
@@ -215,6 +268,8 @@ export class Session {
    */
   input(data: string): boolean {
     this.lastInputAt = new Date();
+    // Typing in any of the student's instances keeps all of them from idling out.
+    if (this.parent) this.parent.lastInputAt = this.lastInputAt;
     if (this.state === "starting") {
       if (this.typeahead.length + data.length > MAX_TYPEAHEAD_CHARS) return false;
       this.typeahead += data;

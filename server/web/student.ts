@@ -20,6 +20,7 @@ import type { RoomNotice } from "./room-notice.ts";
 import {
   Ack,
   Input,
+  InstanceNumber,
   Resize,
   StartRequest,
   Toggle,
@@ -85,6 +86,14 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
     socket.disconnect(true);
     return;
   }
+  // Which of the student's instances this page shows: the handshake says (the first, unless it says otherwise).
+  const asked = InstanceNumber.safeParse((socket.handshake.auth as { instance?: unknown } | undefined)?.instance ?? 1);
+  if (!asked.success) {
+    socket.emit("failure", "this page asked for an instance that cannot be: reload it");
+    socket.disconnect(true);
+    return;
+  }
+  const instance = asked.data;
   let session: Session | undefined;
   /** A start on its way: keystrokes typed meanwhile wait for it (typeahead), in order. */
   let starting: Promise<Session | undefined> | undefined;
@@ -109,6 +118,7 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
     typing: () => socket.emit("typing"),
     progress: (line) => socket.emit("progress", line),
     lesson: (state) => socket.emit("lesson", state),
+    instances: (list) => socket.emit("instances", list),
     ended: (reason) => {
       session = undefined;
       socket.emit("ended", reason);
@@ -132,8 +142,10 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
     return false;
   };
 
-  const lessons = lessonEvents(socket, classroom, () => session, () => allowed("lesson"), refuse, log);
-  const existing = registry.forCookie(secret);
+  // The lesson follows the first instance (its page shows the steps).
+  const lessons = lessonEvents(socket, classroom, () => (instance === 1 ? session : undefined), () => allowed("lesson"), refuse, log);
+  const first = registry.forCookie(secret);
+  const existing = instance === 1 ? first : first?.children.get(instance);
   if (existing) {
     session = existing;
     // attach() sends the session and replays the screen if it is running; if it
@@ -160,6 +172,13 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
       if (session.state === "running") socket.emit("session", session.info());
       return;
     }
+    if (instance > 1) {
+      // Another container of a student already in the room: no join code, the first instance's share of the host.
+      const first = registry.forCookie(secret);
+      if (!first) return socket.emit("failure", "your session has ended: start it again in the first tab");
+      starting = registry.startInstance(first, instance, client).then(adopt, refused);
+      return;
+    }
     // Wrong codes use up the address's guesses; once they are gone, even the right code waits (a class typing it right uses none).
     const right = joinCodeMatches(parsed.data.code, door.joinCode);
     const outOfGuesses = right ? !door.guesses.available(address) : parsed.data.code !== undefined && !door.guesses.take(address);
@@ -169,22 +188,21 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
       return socket.emit("failure", parsed.data.code ? "that join code is not this room's: ask your instructor" : "this room needs a join code: ask your instructor");
     }
     if (!door.starts.take(address)) return socket.emit("failure", "too many sessions were started from your network just now: please try again in a minute");
-    starting = registry.start(secret, parsed.data.name, client, size, parsed.data.fresh ?? false).then(
-      (s) => {
-        session = s;
-        return s;
-      },
-      (error: unknown) => {
-        if (error instanceof SessionRefused) {
-          socket.emit("failure", error.message);
-        } else {
-          log.error({ err: String(error) }, "starting a session failed");
-          socket.emit("failure", "the server could not start a session; please try again");
-        }
-        return undefined;
-      },
-    );
+    starting = registry.start(secret, parsed.data.name, client, size, parsed.data.fresh ?? false).then(adopt, refused);
   });
+  const adopt = (s: Session) => {
+    session = s;
+    return s;
+  };
+  const refused = (error: unknown) => {
+    if (error instanceof SessionRefused) {
+      socket.emit("failure", error.message);
+    } else {
+      log.error({ err: String(error) }, "starting a session failed");
+      socket.emit("failure", "the server could not start a session; please try again");
+    }
+    return undefined;
+  };
 
   socket.on("input", (data) => {
     if (!allowed("input")) return;
@@ -234,7 +252,7 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
     const parsed = Toggle.safeParse(raised);
     if (!parsed.success) return refuse(`invalid hand: ${firstIssue(parsed.error)}`);
     if (!session || session.state === "ended") return refuse("there is no session to raise a hand in: press Start");
-    registry.raiseHand(session, parsed.data).catch((error) => log.error({ session: session?.id, err: String(error) }, "could not record a raised hand"));
+    registry.raiseHand(session.primary, parsed.data).catch((error) => log.error({ session: session?.id, err: String(error) }, "could not record a raised hand"));
   });
 
   socket.on("takeover", (value) => {

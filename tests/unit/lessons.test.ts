@@ -95,7 +95,7 @@ describe("the classroom", () => {
     const session = new Session("s1", "hash", "alpine:latest", "ada", new Date(Date.now() + 3600_000));
     session.bind(fakeContainer());
     const states: (LessonState | null)[] = [];
-    const client = { id: "p1", output() {}, session() {}, progress() {}, ended() {}, failure() {}, controls() {}, typing() {}, lesson: (s: LessonState | null) => states.push(s) } satisfies StudentClient;
+    const client = { id: "p1", output() {}, session() {}, progress() {}, ended() {}, failure() {}, controls() {}, typing() {}, instances() {}, lesson: (s: LessonState | null) => states.push(s) } satisfies StudentClient;
     session.attach(client);
     return { session, states };
   }

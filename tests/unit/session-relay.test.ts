@@ -26,6 +26,7 @@ function page(id: string) {
     ended: () => {},
     failure: () => {},
     lesson: () => {},
+    instances: () => {},
   };
   return { client, text: () => text, infos, controls, typings: () => typing };
 }

@@ -120,7 +120,11 @@ export class ContainerNetwork {
       const bridge = lanBridgeName(container.slot);
       const subnet = lanSubnet(await this.recordedSubnet());
       const ip = lanAddress(subnet, container.instance);
-      await own(this.db, container.id, "veth", lanVethName(container.id));
+      const veth = lanVethName(container.id);
+      // On it already (a restarted server asks again for its address): nothing more to make.
+      const recorded = await this.db.kernelObject.findFirst({ where: { containerId: container.id, kind: "veth", name: veth } });
+      if (recorded && (await fs.stat(`/sys/class/net/${veth}`).then(() => true, () => false))) return ip;
+      if (!recorded) await own(this.db, container.id, "veth", veth);
       await ensureLanBridge(host, bridge);
       await attachToLan(host, { bridge, subnet }, { id: container.id, pid: container.pid, ip });
       return ip;

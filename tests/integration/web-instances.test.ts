@@ -1,0 +1,138 @@
+// A student's instances against the real server: a second container that the
+// first reaches by name over the student's private network, and nobody
+// else's container reaches; both in one share of the host (the session's
+// cgroup slot); ending the first ends both; a restarted server adopts both;
+// and nothing is left (the fixture's stop checks `doctor --leaks`).
+import fs from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import type { InstanceInfo, SessionInfo } from "../../server/common/protocol.ts";
+import { startServer, type Student, type TestServer } from "../fixtures/web-server.ts";
+
+let server: TestServer;
+
+beforeAll(async () => {
+  // The student's containers together may use 300 MB (each alone is held to 256 MB).
+  server = await startServer(inject("registry"), { PLAYGROUND_MAX_INSTANCES: "2", PLAYGROUND_SESSION_MEMORY: "300m" });
+  await server.waitForLog(/^default image ready$/);
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+/** Runs a line in a student's shell and returns what it printed before the marker. */
+async function shell(s: Student, line: string): Promise<string> {
+  const tag = `done-${Math.random().toString(36).slice(2, 8)}`;
+  const from = s.output().length;
+  s.type(`${line}; echo ${tag.slice(0, 4)}""${tag.slice(4)}`);
+  const done = await s.waitForOutput(new RegExp(`([\\s\\S]*)${tag}`), 30_000, from);
+  return done[1];
+}
+
+/** The second instance's page: connected as the same browser, it starts the instance. */
+async function secondInstance(first: Student): Promise<{ page: Student; info: SessionInfo }> {
+  const page = await server.student({ cookie: first.cookie, instance: 2 });
+  return { page, info: await page.start() };
+}
+
+/** The names of the instances running, as the page was last told. */
+function runningInstances(s: Student): string[] {
+  const told = s.events.filter((e) => e.event === "instances").at(-1);
+  return ((told?.args[0] ?? []) as InstanceInfo[]).filter((i) => i.state === "running").map((i) => i.name);
+}
+
+/** The cgroup slot of a session (v1 memory hierarchy or v2), by its first container's id. */
+function slotDir(firstContainerId: string): string {
+  for (const root of ["/sys/fs/cgroup/memory/playground", "/sys/fs/cgroup/playground"]) {
+    const dir = path.join(root, `slot-${firstContainerId}`);
+    if (fs.existsSync(dir)) return dir;
+  }
+  throw new Error(`no cgroup slot for ${firstContainerId}`);
+}
+
+describe("a student's instances", () => {
+  it("reach each other by name on the student's own network, share one cgroup slot, and end with the first", async () => {
+    const a = await server.student();
+    const first = await a.start("alice");
+    const { page: a2, info: second } = await secondInstance(a);
+    expect(second.hostname).toBe("node2");
+    await expect.poll(() => runningInstances(a), { timeout: 30_000 }).toEqual(["node1", "node2"]);
+
+    // node2 by name, over eth1: the private network.
+    await expect.poll(() => shell(a, "ping -c 1 -W 2 node2 >/dev/null && echo reached || echo unreachable"), { timeout: 15_000 }).toMatch(/reached/);
+    expect(await shell(a2, "grep ' node1 ' /etc/hosts | cut -d' ' -f1")).toMatch(/10\.254\.254\.11|172\.31\.254\.11/);
+
+    // Another student (with an instance of their own) cannot reach alice's second container, by either of its addresses.
+    const b = await server.student();
+    await b.start("bob");
+    const { page: b2 } = await secondInstance(b);
+    const bobSees = await shell(b, `ping -c 1 -W 2 ${second.ip} >/dev/null && echo reached || echo unreachable`);
+    expect(bobSees).toMatch(/unreachable/);
+    // bob's node2 is his own: the same private address, another network.
+    expect(await shell(b, "ping -c 1 -W 2 node2 >/dev/null && echo reached || echo unreachable")).toMatch(/reached/);
+    expect(await shell(b2, "hostname")).toMatch(/node2/);
+
+    // One share of the host for both of alice's containers: the slot holds them, with the session's cap.
+    const slot = slotDir(first.containerId);
+    const children = fs.readdirSync(slot).filter((name) => /^[0-9a-f]{12}$/.test(name));
+    expect(children.sort()).toEqual([first.containerId, second.containerId].sort());
+    const limit = fs.existsSync(path.join(slot, "memory.max")) ? path.join(slot, "memory.max") : path.join(slot, "memory.limit_in_bytes");
+    expect(Number(fs.readFileSync(limit, "utf8"))).toBe(300 * 1024 * 1024);
+
+    // The instructor's list shows the instance under its student.
+    const rows = await server.rows();
+    expect(rows.find((r) => r.id === second.id)?.instance).toEqual({ number: 2, name: "node2", of: first.id });
+
+    // Ending the first ends both: both pages are told, both containers go.
+    const ended = a2.next("ended", 30_000);
+    a.socket.emit("end");
+    await ended;
+    await expect.poll(async () => (await server.rows()).filter((r) => r.state !== "ended" && (r.id === first.id || r.id === second.id)).length, { timeout: 30_000 }).toBe(0);
+    await expect.poll(() => fs.existsSync(slot), { timeout: 10_000 }).toBe(false);
+    const bobEnded = b2.next("ended", 30_000);
+    b.socket.emit("end");
+    await bobEnded;
+    await expect.poll(async () => (await server.rows()).filter((r) => r.state !== "ended").length, { timeout: 30_000 }).toBe(0);
+    for (const s of [a, a2, b, b2]) s.close();
+  });
+
+  it("are adopted with their first session by a restarted server", async () => {
+    const a = await server.student();
+    await a.start("carol");
+    const { page: a2 } = await secondInstance(a);
+    await shell(a2, "export MARK=second-$((20+22))");
+    a.close();
+    a2.close();
+    server = await server.restart("SIGKILL");
+    await server.waitForLog(/^listening$/);
+
+    const back = await server.student({ cookie: a.cookie, instance: 2 });
+    await back.next("session", 30_000, true);
+    expect(await shell(back, "echo $MARK; hostname")).toMatch(/second-42\s+node2/);
+    const first = await server.student({ cookie: a.cookie });
+    await first.next("session", 30_000, true);
+    expect(await shell(first, "ping -c 1 -W 2 node2 >/dev/null && echo reached || echo unreachable")).toMatch(/reached/);
+    first.socket.emit("end");
+    await back.next("ended", 30_000);
+    await expect.poll(async () => (await server.rows()).filter((r) => r.state !== "ended").length, { timeout: 30_000 }).toBe(0);
+    first.close();
+    back.close();
+  });
+});
+
+describe("a room's topology", () => {
+  it("gives every student the topology's named machines at Start, which reach each other by name", async () => {
+    const room = await startServer(inject("registry"), { PLAYGROUND_TOPOLOGY: "client-server" });
+    try {
+      await room.waitForLog(/^default image ready$/);
+      const s = await room.student();
+      const first = await s.start("dave");
+      expect(first.hostname).toBe("client");
+      await expect.poll(() => runningInstances(s), { timeout: 30_000 }).toEqual(["client", "server"]);
+      await expect.poll(() => shell(s, "ping -c 1 -W 2 server >/dev/null && echo reached || echo unreachable"), { timeout: 15_000 }).toMatch(/reached/);
+      s.close();
+    } finally {
+      await room.stop();
+    }
+  });
+});
