@@ -10,14 +10,14 @@ import { run, server, startSession, typeLine } from "./server.ts";
 const SCRIPTS: Record<string, string[][]> = {
   "what-is-a-container": [
     ["hostname > ~/hostname.txt"],
-    ["sleep 1000 &"],
+    ["sleep 1000 & true"],
     ["readlink /proc/self/ns/net | tr -dc 0-9 > ~/netns.txt"],
     ["awk '$1 == 0 {print $2}' /proc/self/uid_map > ~/hostuid.txt"],
   ],
   limits: [
     ["(cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes) > ~/memory-limit.txt"],
     ["dd if=/dev/zero of=/dev/null bs=300M count=1"],
-    ["for i in $(seq 600); do sleep 60 & done 2>/dev/null; killall sleep"],
+    ["for i in $(seq 600); do sleep 60 & done 2>/dev/null; kill -9 -1"],
   ],
   "network-path": [
     ["ip -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1 > ~/ip.txt"],
@@ -53,7 +53,7 @@ for (const [lesson, steps] of Object.entries(SCRIPTS)) {
       await expect(page.getByTestId("passed-0")).toHaveCount(0);
       for (const [index, lines] of steps.entries()) await passStep(page, index, lines);
       await expect(page.getByTestId("lesson-done")).toBeVisible();
-      await page.getByRole("button", { name: "End" }).click();
+      await page.getByRole("button", { name: "End session" }).click();
     } finally {
       await context.close();
     }
@@ -86,7 +86,7 @@ test("the build-your-own-container lesson, in a room with the nested profile", a
       "chroot /tmp/newroot sh",
     ]);
     await expect(page.getByTestId("lesson-done")).toBeVisible();
-    await page.getByRole("button", { name: "End" }).click();
+    await page.getByRole("button", { name: "End session" }).click();
   } finally {
     await context.close();
     await fetch(`${server.url}/api/admin/room`, { method: "PUT", headers: admin, body: JSON.stringify({ profile: "default" }) });

@@ -157,9 +157,12 @@ async function main(): Promise<void> {
     guard,
     settings: { fileMaxBytes: config.web.fileMaxBytes, maxInstances: instanceLimit(instanceSettings), fixedInstances: instanceSettings.topology !== undefined },
   }, classroom, notice);
+  /** Where the default image came from ("registry …", "bundled …"), once it is here. */
+  let defaultImageSource: string | undefined;
   const roomInfo = (): RoomInfo => ({
     joinCode: tokens.joinCode,
     image: registry.room.image,
+    ...(defaultImageSource && registry.room.image === config.web.image ? { imageSource: defaultImageSource } : {}),
     limits: registry.room.limits,
     profile: registry.room.profile,
     pool: { ready: pool.status().ready, size: config.web.warmPool },
@@ -179,7 +182,11 @@ async function main(): Promise<void> {
   log.info({ port, previewPort, host: config.web.host, tls: config.web.tls !== undefined, ui: config.web.ui, maxSessions: config.web.maxSessions }, "listening");
 
   // The pool fills once the image is here (or has failed to come: it then retries by itself).
-  void pullDefaultImage(engine, config.web.image, log.child({ part: "pull" })).then(() => pool.start());
+  void pullDefaultImage(engine, config.web.image, log.child({ part: "pull" })).then((source) => {
+    defaultImageSource = source;
+    instructors.roomChanged();
+    pool.start();
+  });
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -273,6 +280,7 @@ function openClassroom(config: Config, lessons: Lesson[], registry: SessionRegis
         argv: ["sh", "-c", script],
         env: Object.entries(env).map(([name, value]) => `${name}=${value}`),
         timeoutMs,
+        inspectProcesses: true,
         maxOutputBytes: 16 * 1024,
       });
       return { code: result.code, output: result.stdout + result.stderr, timedOut: result.timedOut };
@@ -290,7 +298,7 @@ function openClassroom(config: Config, lessons: Lesson[], registry: SessionRegis
  * registry answers and the image is Alpine, the bundled Alpine is imported
  * under its name. Progress goes to the log, a line a second at most.
  */
-function pullDefaultImage(engine: Engine, image: string, log: Logger): Promise<void> {
+function pullDefaultImage(engine: Engine, image: string, log: Logger): Promise<string | undefined> {
   let last = 0;
   const started = Date.now();
   log.info({ image }, "pulling the default image in the background");
@@ -305,9 +313,12 @@ function pullDefaultImage(engine: Engine, image: string, log: Logger): Promise<v
       ({ record, source, sha256, pullError }) => {
         if (pullError) log.warn({ image, err: pullError }, "could not pull the default image");
         log.info({ image, source, ...(sha256 && { sha256 }), digest: record.manifestDigest, ms: Date.now() - started }, "default image ready");
+        return source;
       },
-      (error: unknown) =>
-        log.warn({ image, err: error instanceof Error ? error.message : String(error) }, "could not pull the default image; sessions will try again"),
+      (error: unknown) => {
+        log.warn({ image, err: error instanceof Error ? error.message : String(error) }, "could not pull the default image; sessions will try again");
+        return undefined;
+      },
     );
 }
 

@@ -267,7 +267,7 @@ export function InstructorApp() {
           )}
           <p className="muted">
             Image <code>{room.image}</code>
-            {room.imageSource && <> · from {room.imageSource}</>}
+            {room.imageSource && <span data-testid="room-image"> · from {room.imageSource}</span>}
             {room.limits.memoryBytes !== undefined && <> · {formatBytes(room.limits.memoryBytes)} memory</>}
             {room.limits.cpus !== undefined && <> · {room.limits.cpus} CPU</>}
             {room.limits.pidsLimit !== undefined && <> · {room.limits.pidsLimit} processes</>}

@@ -87,6 +87,8 @@ export interface ExecRequest {
   timeoutMs: number;
   /** The largest file it may write. */
   maxFileBytes?: number;
+  /** May read the container's processes under /proc (their namespaces, their root): lesson checks do, file transfers do not. */
+  inspectProcesses?: boolean;
 }
 
 export interface ExecOptions extends ExecRequest {

@@ -142,6 +142,7 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
     return false;
   };
 
+  socket.emit("settings", door.settings);
   // The lesson follows the first instance (its page shows the steps).
   const lessons = lessonEvents(socket, classroom, () => (instance === 1 ? session : undefined), () => allowed("lesson"), refuse, log);
   const first = registry.forCookie(secret);

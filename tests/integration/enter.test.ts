@@ -210,6 +210,37 @@ describe("who it runs as, and what the student can do to it", () => {
   });
 });
 
+describe("a lesson check's view of the container's processes (inspectProcesses)", () => {
+  it("reads another process's namespaces and root only when asked, with CAP_SYS_PTRACE alone, and container root still cannot peek at it", async () => {
+    const read = ["sh", "-c", "readlink /proc/1/ns/net && readlink /proc/1/root || echo refused"];
+    const plain = await engine.enter(container.id, { argv: read, timeoutMs: 10_000 });
+    expect(plain.stdout).toMatch(/refused/);
+    const inspecting = await engine.enter(container.id, { argv: read, timeoutMs: 10_000, inspectProcesses: true });
+    expect(inspecting.stdout.split("\n")[0]).toBe(fs.readlinkSync(`/proc/${container.pid}/ns/net`));
+    expect(inspecting.stdout.split("\n")[1]).toBe("/");
+
+    const entered = await engine.spawnIn(container.id, { argv: ["sleep", "4718"], timeoutMs: 30_000, inspectProcesses: true });
+    try {
+      const [pid] = await waitFor("the entered sleep on the host", async () => {
+        const pids = hostPidsRunning(["sleep", "4718"]);
+        return pids.length ? pids : undefined;
+      });
+      const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+      // CAP_SYS_PTRACE (bit 19) and nothing else, in the host's user namespace.
+      expect(status).toMatch(/^CapEff:\s+0*80000$/m);
+      expect(status).toMatch(/^CapPrm:\s+0*80000$/m);
+      expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
+      const inside = status.match(/^NSpid:.*\s(\d+)$/m)![1];
+      const peeked = await shell.run(`peek ${inside}`);
+      expect(peeked).toMatch(/^mem [1-9]\d*$/m);
+      expect(peeked).toMatch(/^attach [1-9]\d*$/m);
+    } finally {
+      entered.kill();
+      await entered.exited;
+    }
+  });
+});
+
 describe("limits and failures", () => {
   it("ends the program and everything it started at its time limit", async () => {
     const r = await engine.enter(container.id, { argv: ["sh", "-c", "sleep 4714 & sleep 4715; echo never"], timeoutMs: 500 });

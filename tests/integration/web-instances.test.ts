@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { InstanceInfo, SessionInfo } from "../../server/common/protocol.ts";
-import { startServer, type Student, type TestServer } from "../fixtures/web-server.ts";
+import { ADMIN_TOKEN, startServer, type Student, type TestServer } from "../fixtures/web-server.ts";
 
 let server: TestServer;
 
@@ -117,6 +117,46 @@ describe("a student's instances", () => {
     await expect.poll(async () => (await server.rows()).filter((r) => r.state !== "ended").length, { timeout: 30_000 }).toBe(0);
     first.close();
     back.close();
+  });
+});
+
+describe("a student's instances, when the room ends them", () => {
+  it("a reset ends every instance and removes the student's private network", async () => {
+    const a = await server.student();
+    const first = await a.start("erin");
+    const { page: a2 } = await secondInstance(a);
+    await expect.poll(() => runningInstances(a), { timeout: 30_000 }).toEqual(["node1", "node2"]);
+    const bridge = `/sys/class/net/pgl${first.containerId.slice(0, 12)}`;
+    expect(fs.existsSync(bridge)).toBe(true);
+    const res = await server.api("/api/admin/reset", { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { sessionsEnded: number }).sessionsEnded).toBe(1);
+    expect((await server.rows()).filter((r) => r.state !== "ended")).toEqual([]);
+    expect(fs.existsSync(bridge)).toBe(false);
+    a.close();
+    a2.close();
+  });
+
+  it("reaping ends every instance once no page of the student's is attached", async () => {
+    const room = await startServer(inject("registry"), { PLAYGROUND_GRACE_SECONDS: "2" });
+    try {
+      await room.waitForLog(/^default image ready$/);
+      const a = await room.student();
+      const first = await a.start("fay");
+      const a2 = await room.student({ cookie: a.cookie, instance: 2 });
+      await a2.start();
+      const bridge = `/sys/class/net/pgl${first.containerId.slice(0, 12)}`;
+      await expect.poll(() => fs.existsSync(bridge), { timeout: 30_000 }).toBe(true);
+      // The first's page goes: the second's keeps both alive (one student, one grace period).
+      a.close();
+      await new Promise((r) => setTimeout(r, 3500));
+      expect((await room.rows()).filter((r) => r.state === "running")).toHaveLength(2);
+      a2.close();
+      await expect.poll(async () => (await room.rows()).filter((r) => r.state !== "ended").length, { timeout: 30_000 }).toBe(0);
+      expect(fs.existsSync(bridge)).toBe(false);
+    } finally {
+      await room.stop();
+    }
   });
 });
 

@@ -58,6 +58,8 @@ export interface EnterSpec {
   timeoutMs: number;
   /** The largest file it may write (RLIMIT_FSIZE); unlimited by default (the writable layer's cap still holds). */
   maxFileBytes?: number;
+  /** May read the container's processes under /proc (their namespaces, root, environment): CAP_SYS_PTRACE, for lesson checks. */
+  inspectProcesses?: boolean;
 }
 
 export interface EnterOptions extends EnterSpec {
@@ -126,6 +128,7 @@ export function enterArgv(shim: string, program: string, target: EnterTarget, sp
     "--rlimit", "cpu", String(cpuSeconds), String(cpuSeconds + 1),
     ...(spec.maxFileBytes !== undefined ? ["--rlimit", "fsize", String(spec.maxFileBytes), String(spec.maxFileBytes)] : []),
     ...[...DEFAULT_ENV, ...(spec.env ?? [])].flatMap((e) => ["--env", e]),
+    ...(spec.inspectProcesses ? ["--ptrace"] : []),
     "--",
     ...spec.argv,
   ];

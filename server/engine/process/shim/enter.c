@@ -5,18 +5,22 @@
  *
  *   pg-shim enter --pid PID --container ID --program FILE --uid UID --gid GID
  *                 [--cgroup PROCS_FILE]... [--seccomp FILE] [--cwd root|shell]
- *                 [--rlimit NAME SOFT HARD]... [--env NAME=VALUE]... -- ARGV...
+ *                 [--rlimit NAME SOFT HARD]... [--env NAME=VALUE]... [--ptrace]
+ *                 -- ARGV...
  *
  * Everything it will use is opened first, as host root, while every path
  * still means the host's: the container's first process (/proc/PID, checked
  * to be in the container's cgroup, so a recycled pid is refused), its
- * namespaces, the directory to start in, the program, the system-call filter.
- * Then it joins the container's cgroups (what it does counts against the
- * container's limits) and its cgroup, IPC, UTS, network, PID and mount
- * namespaces. Joining the mount namespace sets our root to the container's
- * root: from then on no path, and no symbolic link a student planted, can
- * lead outside the container. The PID namespace applies to children, so it
- * forks; the child takes the host ids that container root maps to, drops
+ * namespaces, its cgroups' files, the directory to start in, the program,
+ * the system-call filter. Then it joins the container's cgroup, IPC, UTS,
+ * network, PID and mount namespaces. Joining the mount namespace sets our
+ * root to the container's root: from then on no path, and no symbolic link a
+ * student planted, can lead outside the container. The PID namespace applies
+ * to children, so it forks; the child moves itself into the container's
+ * cgroups (what it does counts against the container's limits; the fork
+ * itself does not, so a container at its process limit can still be
+ * checked: moving into a cgroup is never refused by pids.max), takes the
+ * host ids that container root maps to, drops
  * every capability (it never joins the container's user namespace, so it is
  * an unprivileged host user there), sets no_new_privs, resource limits and
  * the container's system-call filter, and execs the program through the
@@ -29,6 +33,13 @@
  * environment through /proc. Its applets come from itself, not from the
  * container's PATH (Debian's busybox-static prefers its own applets and runs
  * them through /proc/self/exe, which the container cannot remount).
+ *
+ * With --ptrace (lesson checks) it keeps one capability, CAP_SYS_PTRACE, in
+ * the host's user namespace: what reading another process's namespaces,
+ * root or environment under /proc takes when that process belongs to the
+ * container's user namespace and ours does not. It sees only the container's
+ * processes (its PID namespace and /proc are the container's), and none of
+ * them can ptrace it back (that would take the same capability on the host).
  *
  * What container root *can* do is signal it: the kernel lets a process signal
  * another of the same uid. A lesson check must read a death by signal as a
@@ -45,6 +56,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -85,11 +97,13 @@ struct request {
   char *env[MAX_LIST + 1];
   int nenv;
   char **argv;
+  int ptrace; /* keep CAP_SYS_PTRACE: read the container's processes under /proc */
 };
 
 /* What was opened before joining. */
 struct opened {
   int proc, ns[NNS], cwd, program;
+  int cgroups[MAX_LIST]; /* the container's cgroup.procs files, for the child to write itself into */
   char *seccomp;
   size_t seccomp_len;
 };
@@ -132,6 +146,7 @@ static void parse_request(int argc, char **argv, struct request *r) {
     else if (strcmp(a, "--gid") == 0 && left >= 1) r->gid = parse_id(argv[++i]);
     else if (strcmp(a, "--seccomp") == 0 && left >= 1) r->seccomp_file = argv[++i];
     else if (strcmp(a, "--cwd") == 0 && left >= 1) r->cwd = argv[++i];
+    else if (strcmp(a, "--ptrace") == 0) r->ptrace = 1;
     else if (strcmp(a, "--cgroup") == 0 && left >= 1 && r->ncgroups < MAX_LIST) r->cgroups[r->ncgroups++] = argv[++i];
     else if (strcmp(a, "--env") == 0 && left >= 1 && r->nenv < MAX_LIST) r->env[r->nenv++] = argv[++i];
     else if (strcmp(a, "--rlimit") == 0 && left >= 3 && r->nrlimits < MAX_LIST) {
@@ -217,6 +232,8 @@ static void open_everything(const struct request *r, struct opened *o) {
     snprintf(path, sizeof path, "ns/%s", NAMESPACES[i].name);
     if ((o->ns[i] = openat(o->proc, path, O_RDONLY | O_CLOEXEC)) < 0) refuse("open the container's %s namespace: %s", NAMESPACES[i].name, strerror(errno));
   }
+  for (int i = 0; i < r->ncgroups; i++)
+    if ((o->cgroups[i] = open(r->cgroups[i], O_WRONLY | O_CLOEXEC)) < 0) refuse("open the container's cgroup %s: %s", r->cgroups[i], strerror(errno));
   o->cwd = -1;
   if (strcmp(r->cwd, "shell") == 0) {
     if ((o->cwd = open_shell_cwd(o->proc, o->ns[4])) < 0) refuse("open the shell's working directory: %s", strerror(errno));
@@ -236,14 +253,26 @@ static void open_everything(const struct request *r, struct opened *o) {
   if (o->seccomp_len % sizeof(struct sock_filter) != 0) refuse("the system-call filter %s is not a BPF program", r->seccomp_file);
 }
 
-/* Cgroups first (their files are host paths), then the namespaces; the mount namespace last. */
-static void join_container(const struct request *r, const struct opened *o) {
-  char pid_text[16];
-  snprintf(pid_text, sizeof pid_text, "%d", (int)getpid());
-  for (int i = 0; i < r->ncgroups; i++)
-    if (write_file(r->cgroups[i], pid_text) < 0) refuse("join the container's cgroup %s: %s", r->cgroups[i], strerror(errno));
+/* The namespaces, the mount namespace last (the cgroups are the child's to join). */
+static void join_container(const struct opened *o) {
   for (size_t i = 0; i < NNS; i++)
     if (setns(o->ns[i], NAMESPACES[i].type) < 0) refuse("join the container's %s namespace: %s", NAMESPACES[i].name, strerror(errno));
+}
+
+/* Into the container's cgroups ("0": the writer itself). */
+static int join_cgroups(const struct request *r, const struct opened *o) {
+  for (int i = 0; i < r->ncgroups; i++)
+    if (write(o->cgroups[i], "0", 1) != 1) return -1;
+  return 0;
+}
+
+/* CAP_SYS_PTRACE alone, through the exec (ambient): the uid change kept the permitted set (PR_SET_KEEPCAPS), this narrows it. */
+static int keep_ptrace(void) {
+  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2] = {{0}, {0}};
+  data[0].effective = data[0].permitted = data[0].inheritable = 1u << CAP_SYS_PTRACE;
+  if (syscall(SYS_capset, &header, data) < 0) return -1;
+  return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SYS_PTRACE, 0, 0);
 }
 
 /* The child: in the container's PID namespace; becomes the container's root user without its powers, and execs. */
@@ -251,13 +280,16 @@ static void run_program(const struct request *r, const struct opened *o, int rep
 static void run_program(const struct request *r, const struct opened *o, int report) {
   char message[512];
   const char *failed = NULL;
+  if (join_cgroups(r, o) < 0) failed = "join the container's cgroup";
   /* A group of its own: ending the group ends everything it started. */
-  if (setpgid(0, 0) < 0) failed = "setpgid";
+  else if (setpgid(0, 0) < 0) failed = "setpgid";
   else if (o->cwd >= 0 ? fchdir(o->cwd) < 0 : chdir("/") < 0) failed = "enter the working directory";
   else if (setgroups(0, NULL) < 0) failed = "setgroups";
   else if (setresgid(r->gid, r->gid, r->gid) < 0) failed = "setresgid";
-  /* Every uid becomes non-zero: the kernel clears every capability. */
+  else if (r->ptrace && prctl(PR_SET_KEEPCAPS, 1) < 0) failed = "keep capabilities";
+  /* Every uid becomes non-zero: the kernel clears every capability (all but the permitted set, with --ptrace). */
   else if (setresuid(r->uid, r->uid, r->uid) < 0) failed = "setresuid";
+  else if (r->ptrace && keep_ptrace() < 0) failed = "keep CAP_SYS_PTRACE";
   /* Set once the credentials are final (changing them clears it). */
   else if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) failed = "set the parent-death signal";
   else if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) failed = "no_new_privs";
@@ -299,11 +331,11 @@ int enter_main(int argc, char **argv) {
   for (int sig = 0; sig < 3; sig++) sigaction((int[]){SIGTERM, SIGINT, SIGHUP}[sig], &sa, NULL);
 
   uint64_t started = now_us();
-  join_container(&r, &o);
+  join_container(&o);
   int report[2];
   if (pipe2(report, O_CLOEXEC) < 0) refuse("pipe: %s", strerror(errno));
   pid_t child = fork();
-  if (child < 0) refuse("fork into the container (its process limit?): %s", strerror(errno));
+  if (child < 0) refuse("fork into the container: %s", strerror(errno));
   if (child == 0) {
     close(report[0]);
     run_program(&r, &o, report[1]);
