@@ -16,7 +16,8 @@ interface Props {
 
 export function InstanceTabs({ instances, current, max, fixed, onSelect }: Props) {
   const taken = new Set(instances.map((i) => i.instance));
-  let next = 1;
+  // The first is the session's own: "+ instance" adds the second or later.
+  let next = 2;
   while (taken.has(next)) next++;
   return (
     <nav className="instance-tabs" aria-label="Your instances" data-testid="instance-tabs">

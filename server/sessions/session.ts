@@ -152,9 +152,11 @@ export class Session {
     if (this.flow.isPaused) terminal.pause();
     if (this.students.size === 0) this.detachedSince ??= new Date();
     const info = this.info();
+    const instances = this.instancesInfo();
     for (const student of this.students.values()) {
       student.session(info);
       student.controls(this.controls());
+      student.instances(instances);
     }
   }
 

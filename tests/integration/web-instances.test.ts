@@ -35,6 +35,23 @@ async function secondInstance(first: Student): Promise<{ page: Student; info: Se
   return { page, info: await page.start() };
 }
 
+/** How many processes in the slot's containers hold 200 MB in a `tail` (the memory counted against the slot). */
+function holders(slot: string): number {
+  let n = 0;
+  for (const child of fs.readdirSync(slot).filter((name) => /^[0-9a-f]{12}$/.test(name))) {
+    for (const pid of fs.readFileSync(path.join(slot, child, "cgroup.procs"), "utf8").split("\n").filter(Boolean)) {
+      try {
+        const comm = fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+        const rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+        if (comm === "tail" && rss > 150 * 1024) n++;
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+  }
+  return n;
+}
+
 /** The names of the instances running, as the page was last told. */
 function runningInstances(s: Student): string[] {
   const told = s.events.filter((e) => e.event === "instances").at(-1);
@@ -78,6 +95,13 @@ describe("a student's instances", () => {
     expect(children.sort()).toEqual([first.containerId, second.containerId].sort());
     const limit = fs.existsSync(path.join(slot, "memory.max")) ? path.join(slot, "memory.max") : path.join(slot, "memory.limit_in_bytes");
     expect(Number(fs.readFileSync(limit, "utf8"))).toBe(300 * 1024 * 1024);
+    // 200 MB held in each: either alone fits its own 256 MB, both together do not fit the session's 300 MB.
+    const hold = "(head -c 200m /dev/zero; sleep 1000) | tail >/dev/null 2>&1 &";
+    await shell(a, hold);
+    await expect.poll(() => holders(slot), { timeout: 20_000 }).toBe(1);
+    await shell(a2, hold);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(holders(slot)).toBe(1);
 
     // The instructor's list shows the instance under its student.
     const rows = await server.rows();
