@@ -3,8 +3,13 @@
 // step would type, and sees every step's check pass (✓), the checks made
 // from the host against the real container. The build-your-own-container
 // lesson runs in a room switched to the nested profile.
+import path from "node:path";
 import { expect, test, type Page } from "@playwright/test";
-import { run, server, startSession, typeLine } from "./server.ts";
+import { run, server, startSession, typeLine, waitForTerminal } from "./server.ts";
+
+const root = path.resolve(import.meta.dirname, "..");
+/** Set PLAYGROUND_UPDATE_SCREENSHOTS=1 to refresh docs/lesson.png. */
+const updateScreenshots = process.env.PLAYGROUND_UPDATE_SCREENSHOTS === "1";
 
 /** Marks a line that is typed without waiting for it to finish (nothing after it on its line would run). */
 const TYPED_ONLY = "\u0000";
@@ -48,6 +53,17 @@ async function passStep(page: Page, index: number, lines: string[]): Promise<voi
   await expect(passed).toBeVisible({ timeout: 20_000 });
 }
 
+/** docs/lesson.png: the panel with two steps passed (✓) beside a clean screen with what a student would look at. */
+async function lessonScreenshot(page: Page): Promise<void> {
+  await typeLine(page, "clear");
+  // Keys typed before the shell's next prompt can be lost while it asks the terminal where its cursor is:
+  // wait for the prompt at the top of the cleared screen.
+  await expect.poll(() => page.evaluate(() => window.__term?.buffer.active.cursorY)).toBe(0);
+  await typeLine(page, "cat ~/hostname.txt; ps");
+  await waitForTerminal(page, /^\s*\d+ root\s+\S+ ps\n\S* ?#/m);
+  await page.screenshot({ path: path.join(root, "docs", "lesson.png") });
+}
+
 for (const [lesson, steps] of Object.entries(SCRIPTS)) {
   test(`the "${lesson}" lesson: a student who does each step sees every check pass`, async ({ browser }) => {
     const context = await browser.newContext({ baseURL: server.url });
@@ -58,7 +74,10 @@ for (const [lesson, steps] of Object.entries(SCRIPTS)) {
       await page.getByTestId("lesson-check").click();
       await expect(page.getByTestId("lesson-hint")).toBeVisible();
       await expect(page.getByTestId("passed-0")).toHaveCount(0);
-      for (const [index, lines] of steps.entries()) await passStep(page, index, lines);
+      for (const [index, lines] of steps.entries()) {
+        await passStep(page, index, lines);
+        if (updateScreenshots && lesson === "what-is-a-container" && index === 1) await lessonScreenshot(page);
+      }
       await expect(page.getByTestId("lesson-done")).toBeVisible();
       await page.getByRole("button", { name: "End session" }).click();
     } finally {
