@@ -58,14 +58,6 @@ async function student(): Promise<{ s: Student; info: SessionInfo }> {
   return { s, info };
 }
 
-async function shell(s: Student, line: string): Promise<string> {
-  const tag = Math.random().toString(36).slice(2, 8);
-  const from = s.output().length;
-  s.type(`echo "<$((1))${tag}"; ${line}; echo "${tag}$((2))>"`);
-  const m = await s.waitForOutput(new RegExp(`<1${tag}\\r?\\n([\\s\\S]*?)${tag}2>`), 20_000, from);
-  return m[1].replace(/\r/g, "");
-}
-
 async function admin(pathname: string, method: string, body?: unknown): Promise<Response> {
   return server.api(pathname, {
     method,
@@ -82,7 +74,7 @@ describe("the warm pool", () => {
     const { s, info } = await student();
     // The oldest waiting container is claimed, not a new one made.
     expect(waiting).toContain(info.containerId);
-    expect((await shell(s, "hostname; cat /etc/hostname; echo $HOSTNAME")).split("\n").slice(0, 3)).toEqual([info.hostname, info.hostname, info.hostname]);
+    expect((await s.shell("hostname; cat /etc/hostname; echo $HOSTNAME")).split("\n").slice(0, 3)).toEqual([info.hostname, info.hostname, info.hostname]);
     expect(info.hostname).toBe(info.containerId);
 
     // The list shows everything that made it, the claim, then the gate's steps, each timed.
@@ -114,7 +106,7 @@ describe("the warm pool", () => {
 
     const { s, info } = await student();
     expect(info.containerId).not.toBe(victim.id);
-    expect(await shell(s, "echo alive")).toBe("alive\n");
+    expect(await s.shell("echo alive")).toBe("alive\n");
     s.socket.emit("end");
     await s.next("ended");
   });
@@ -130,7 +122,7 @@ describe("the warm pool", () => {
 
     const { s, info } = await student();
     expect(rebuilt).toContain(info.containerId);
-    const limit = await shell(s, "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes");
+    const limit = await s.shell("cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes");
     expect(limit.trim()).toBe(String(128 * 1024 * 1024));
     s.socket.emit("end");
     await s.next("ended");

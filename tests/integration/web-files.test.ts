@@ -43,15 +43,6 @@ async function student(cookie?: string): Promise<Student> {
   return s;
 }
 
-/** Runs a shell line in the student's session and returns what it printed between two markers. */
-async function shell(s: Student, line: string): Promise<string> {
-  const tag = Math.random().toString(36).slice(2, 8);
-  const from = s.output().length;
-  s.type(`echo "<$((1))${tag}"; ${line}; echo "${tag}$((2))>"`);
-  const m = await s.waitForOutput(new RegExp(`<1${tag}\\r?\\n([\\s\\S]*?)${tag}2>`), 20_000, from);
-  return m[1].replace(/\r/g, "");
-}
-
 function cookieOf(s: Student): Record<string, string> {
   return { cookie: `pg_session=${s.cookie}` };
 }
@@ -75,13 +66,13 @@ const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex")
 
 describe("uploads and downloads", () => {
   it("round-trips a binary file byte for byte, into the directory the student's shell is in", async () => {
-    await shell(ada, "mkdir -p /root/work && cd /root/work");
+    await ada.shell("mkdir -p /root/work && cd /root/work");
     const data = binaryFile(3 * 1024 * 1024 + 17);
     const up = await upload("all bytes.bin", data, cookieOf(ada));
     expect(up.status).toBe(200);
     expect(await up.json()).toEqual({ path: "/root/work/all bytes.bin", bytes: data.length });
     // The student sees it where they are, owned by their root, with the same bytes.
-    expect(await shell(ada, "ls -ln 'all bytes.bin' | awk '{print $3, $5}'; sha256sum 'all bytes.bin' | cut -d' ' -f1")).toBe(`0 ${data.length}\n${sha256(data)}\n`);
+    expect(await ada.shell("ls -ln 'all bytes.bin' | awk '{print $3, $5}'; sha256sum 'all bytes.bin' | cut -d' ' -f1")).toBe(`0 ${data.length}\n${sha256(data)}\n`);
 
     const down = await download("all bytes.bin", cookieOf(ada));
     expect(down.status).toBe(200);
@@ -90,21 +81,21 @@ describe("uploads and downloads", () => {
     const back = Buffer.from(await down.arrayBuffer());
     expect(back.equals(data)).toBe(true);
     // An absolute path works too, wherever the shell is.
-    await shell(ada, "cd /");
+    await ada.shell("cd /");
     const absolute = Buffer.from(await (await download("/root/work/all bytes.bin", cookieOf(ada))).arrayBuffer());
     expect(sha256(absolute)).toBe(sha256(data));
   });
 
   it("replaces a file of the same name, and leaves no temporary file behind", async () => {
-    await shell(ada, "cd /tmp && echo old > same.txt");
+    await ada.shell("cd /tmp && echo old > same.txt");
     expect((await upload("same.txt", Buffer.from("new\n"), cookieOf(ada))).status).toBe(200);
-    expect(await shell(ada, "cat same.txt; ls -a /tmp | grep -c pg-upload")).toBe("new\n0\n");
+    expect(await ada.shell("cat same.txt; ls -a /tmp | grep -c pg-upload")).toBe("new\n0\n");
   });
 
   it("never follows a link out of the container: a host path is the container's own", async () => {
     const secret = path.join(hostDir, "secret");
     const target = path.join(hostDir, "written-through-link");
-    await shell(ada, `cd /tmp && ln -s ${secret} to-secret && ln -s ${target} to-target && ln -s /etc/hostname to-hostname`);
+    await ada.shell(`cd /tmp && ln -s ${secret} to-secret && ln -s ${target} to-target && ln -s /etc/hostname to-hostname`);
     const read = await download("to-secret", cookieOf(ada));
     expect(read.status).toBe(404);
     expect((await read.json()).error).toMatch(/no such file: to-secret/);
@@ -115,11 +106,11 @@ describe("uploads and downloads", () => {
     // Uploading onto the link replaces the link; nothing appears on the host.
     expect((await upload("to-target", Buffer.from("planted\n"), cookieOf(ada))).status).toBe(200);
     expect(fs.existsSync(target)).toBe(false);
-    expect(await shell(ada, "ls -l to-target | cut -c1; cat to-target")).toBe("-\nplanted\n");
+    expect(await ada.shell("ls -l to-target | cut -c1; cat to-target")).toBe("-\nplanted\n");
   });
 
   it("refuses what is not a file, and names that are not one path component", async () => {
-    await shell(ada, "cd /tmp && mkdir -p adir && mkfifo afifo");
+    await ada.shell("cd /tmp && mkdir -p adir && mkfifo afifo");
     expect(await (await download("adir", cookieOf(ada))).json()).toEqual({ error: "adir is a directory" });
     expect(await (await download("afifo", cookieOf(ada))).json()).toEqual({ error: "afifo is not a regular file" });
     expect((await upload("adir", Buffer.from("x"), cookieOf(ada))).status).toBe(409);
@@ -132,35 +123,35 @@ describe("uploads and downloads", () => {
 
 describe("limits", () => {
   it("refuses an upload over the limit with a clear error, before anything is written", async () => {
-    await shell(ada, "cd /tmp");
+    await ada.shell("cd /tmp");
     const r = await upload("big.bin", Buffer.alloc(MAX + 1), cookieOf(ada));
     expect(r.status).toBe(413);
     expect((await r.json()).error).toBe(`the file is ${MAX + 1} bytes: uploads may be at most ${MAX} bytes`);
-    expect(await shell(ada, "ls -a /tmp | grep -c -e big.bin -e pg-upload")).toBe("0\n");
+    expect(await ada.shell("ls -a /tmp | grep -c -e big.bin -e pg-upload")).toBe("0\n");
     // A download over the limit too.
-    await shell(ada, `head -c ${MAX + 1} /dev/zero > /tmp/big-made-here`);
+    await ada.shell(`head -c ${MAX + 1} /dev/zero > /tmp/big-made-here`);
     const d = await download("/tmp/big-made-here", cookieOf(ada));
     expect(d.status).toBe(413);
     expect((await d.json()).error).toBe(`/tmp/big-made-here is ${MAX + 1} bytes: downloads may be at most ${MAX} bytes`);
-    await shell(ada, "rm /tmp/big-made-here");
+    await ada.shell("rm /tmp/big-made-here");
   });
 
   it("leaves nothing behind when the browser goes away in the middle of an upload", async () => {
-    await shell(ada, "cd /tmp");
+    await ada.shell("cd /tmp");
     const url = new URL(`${server.url}/api/files/upload?name=cut.bin`);
     const req = http.request(url, { method: "POST", headers: { ...cookieOf(ada), "content-length": String(2 * 1024 * 1024) } });
     req.on("error", () => {});
     req.write(Buffer.alloc(512 * 1024, 7));
     // The upload is under way: its temporary file is there.
-    for (let i = 0; i < 50 && (await shell(ada, "ls -a /tmp | grep -c pg-upload")) !== "1\n"; i++) await new Promise((r) => setTimeout(r, 100));
-    expect(await shell(ada, "ls -a /tmp | grep -c pg-upload")).toBe("1\n");
+    for (let i = 0; i < 50 && (await ada.shell("ls -a /tmp | grep -c pg-upload")) !== "1\n"; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await ada.shell("ls -a /tmp | grep -c pg-upload")).toBe("1\n");
     req.destroy();
     // The server notices, the script sees the short count and removes its temporary file.
     for (let i = 0; i < 50; i++) {
-      if ((await shell(ada, "ls -a /tmp | grep -c -e cut.bin -e pg-upload")) === "0\n") return;
+      if ((await ada.shell("ls -a /tmp | grep -c -e cut.bin -e pg-upload")) === "0\n") return;
       await new Promise((r) => setTimeout(r, 100));
     }
-    expect(await shell(ada, "ls -a /tmp")).not.toMatch(/cut\.bin|pg-upload/);
+    expect(await ada.shell("ls -a /tmp")).not.toMatch(/cut\.bin|pg-upload/);
   });
 
   it("asks for the length of an upload", async () => {
@@ -188,11 +179,11 @@ describe("who may", () => {
   it("puts another student's upload into their own container, never into this one", async () => {
     const bob = await student();
     await bob.start("bob");
-    await shell(bob, "cd /tmp");
-    await shell(ada, "cd /tmp");
+    await bob.shell("cd /tmp");
+    await ada.shell("cd /tmp");
     expect((await upload("bobs.txt", Buffer.from("bob\n"), cookieOf(bob))).status).toBe(200);
-    expect(await shell(bob, "cat /tmp/bobs.txt")).toBe("bob\n");
-    expect(await shell(ada, "ls /tmp/bobs.txt 2>&1")).toMatch(/No such file/);
+    expect(await bob.shell("cat /tmp/bobs.txt")).toBe("bob\n");
+    expect(await ada.shell("ls /tmp/bobs.txt 2>&1")).toMatch(/No such file/);
     expect(await (await download("/tmp/same.txt", cookieOf(bob))).json()).toEqual({ error: "no such file: /tmp/same.txt" });
     bob.socket.emit("end");
     await bob.next("ended");

@@ -20,15 +20,6 @@ afterAll(async () => {
   await server?.stop();
 });
 
-/** Runs a line in a student's shell and returns what it printed before the marker. */
-async function shell(s: Student, line: string): Promise<string> {
-  const tag = `done-${Math.random().toString(36).slice(2, 8)}`;
-  const from = s.output().length;
-  s.type(`${line}; echo ${tag.slice(0, 4)}""${tag.slice(4)}`);
-  const done = await s.waitForOutput(new RegExp(`([\\s\\S]*)${tag}`), 30_000, from);
-  return done[1];
-}
-
 /** The second instance's page: connected as the same browser, it starts the instance. */
 async function secondInstance(first: Student): Promise<{ page: Student; info: SessionInfo }> {
   const page = await server.student({ cookie: first.cookie, instance: 2 });
@@ -76,18 +67,19 @@ describe("a student's instances", () => {
     await expect.poll(() => runningInstances(a), { timeout: 30_000 }).toEqual(["node1", "node2"]);
 
     // node2 by name, over eth1: the private network.
-    await expect.poll(() => shell(a, "ping -c 1 -W 2 node2 >/dev/null && echo reached || echo unreachable"), { timeout: 15_000 }).toMatch(/reached/);
-    expect(await shell(a2, "grep ' node1 ' /etc/hosts | cut -d' ' -f1")).toMatch(/10\.254\.254\.11|172\.31\.254\.11/);
+    await expect.poll(() => a.shell("ping -c 1 -W 2 node2 >/dev/null && echo reached || echo unreachable"), { timeout: 15_000 }).toMatch(/^reached$/m);
+    expect(await a2.shell("grep ' node1 ' /etc/hosts | cut -d' ' -f1")).toMatch(/10\.254\.254\.11|172\.31\.254\.11/);
 
-    // Another student (with an instance of their own) cannot reach alice's second container, by either of its addresses.
+    // Another student (with an instance of their own) cannot reach alice's second container: not at its address on the
+    // playground's network, and its private address leads to bob's own second instance.
     const b = await server.student();
     await b.start("bob");
     const { page: b2 } = await secondInstance(b);
-    const bobSees = await shell(b, `ping -c 1 -W 2 ${second.ip} >/dev/null && echo reached || echo unreachable`);
-    expect(bobSees).toMatch(/unreachable/);
+    const bobSees = await b.shell(`ping -c 1 -W 2 ${second.ip} >/dev/null && echo reached || echo unreachable`);
+    expect(bobSees).toMatch(/^unreachable$/m);
     // bob's node2 is his own: the same private address, another network.
-    expect(await shell(b, "ping -c 1 -W 2 node2 >/dev/null && echo reached || echo unreachable")).toMatch(/reached/);
-    expect(await shell(b2, "hostname")).toMatch(/node2/);
+    expect(await b.shell("ping -c 1 -W 2 node2 >/dev/null && echo reached || echo unreachable")).toMatch(/^reached$/m);
+    expect(await b2.shell("hostname")).toMatch(/node2/);
 
     // One share of the host for both of alice's containers: the slot holds them, with the session's cap.
     const slot = slotDir(first.containerId);
@@ -97,9 +89,9 @@ describe("a student's instances", () => {
     expect(Number(fs.readFileSync(limit, "utf8"))).toBe(300 * 1024 * 1024);
     // 200 MB held in each: either alone fits its own 256 MB, both together do not fit the session's 300 MB.
     const hold = "(head -c 200m /dev/zero; sleep 1000) | tail >/dev/null 2>&1 &";
-    await shell(a, hold);
+    await a.shell(hold);
     await expect.poll(() => holders(slot), { timeout: 20_000 }).toBe(1);
-    await shell(a2, hold);
+    await a2.shell(hold);
     await new Promise((r) => setTimeout(r, 3000));
     expect(holders(slot)).toBe(1);
 
@@ -124,7 +116,7 @@ describe("a student's instances", () => {
     const a = await server.student();
     await a.start("carol");
     const { page: a2 } = await secondInstance(a);
-    await shell(a2, "export MARK=second-$((20+22))");
+    await a2.shell("export MARK=second-$((20+22))");
     a.close();
     a2.close();
     server = await server.restart("SIGKILL");
@@ -132,10 +124,10 @@ describe("a student's instances", () => {
 
     const back = await server.student({ cookie: a.cookie, instance: 2 });
     await back.next("session", 30_000, true);
-    expect(await shell(back, "echo $MARK; hostname")).toMatch(/second-42\s+node2/);
+    expect(await back.shell("echo $MARK; hostname")).toMatch(/second-42\s+node2/);
     const first = await server.student({ cookie: a.cookie });
     await first.next("session", 30_000, true);
-    expect(await shell(first, "ping -c 1 -W 2 node2 >/dev/null && echo reached || echo unreachable")).toMatch(/reached/);
+    expect(await first.shell("ping -c 1 -W 2 node2 >/dev/null && echo reached || echo unreachable")).toMatch(/^reached$/m);
     first.socket.emit("end");
     await back.next("ended", 30_000);
     await expect.poll(async () => (await server.rows()).filter((r) => r.state !== "ended").length, { timeout: 30_000 }).toBe(0);
@@ -193,7 +185,7 @@ describe("a room's topology", () => {
       const first = await s.start("dave");
       expect(first.hostname).toBe("client");
       await expect.poll(() => runningInstances(s), { timeout: 30_000 }).toEqual(["client", "server"]);
-      await expect.poll(() => shell(s, "ping -c 1 -W 2 server >/dev/null && echo reached || echo unreachable"), { timeout: 15_000 }).toMatch(/reached/);
+      await expect.poll(() => s.shell("ping -c 1 -W 2 server >/dev/null && echo reached || echo unreachable"), { timeout: 15_000 }).toMatch(/^reached$/m);
       s.close();
     } finally {
       await room.stop();

@@ -28,15 +28,6 @@ async function student(cookie?: string): Promise<Student> {
   return s;
 }
 
-/** Runs a shell line in the student's session and returns what it printed between two markers. */
-async function shell(s: Student, line: string): Promise<string> {
-  const tag = Math.random().toString(36).slice(2, 8);
-  const from = s.output().length;
-  s.type(`echo "<$((1))${tag}"; ${line}; echo "${tag}$((2))>"`);
-  const m = await s.waitForOutput(new RegExp(`<1${tag}\\r?\\n([\\s\\S]*?)${tag}2>`), 20_000, from);
-  return m[1].replace(/\r/g, "");
-}
-
 async function endAndWaitForKept(s: Student): Promise<string> {
   const info = s.events.findLast((e) => e.event === "session" && e.args[0])!.args[0] as { id: string };
   s.socket.emit("end");
@@ -59,7 +50,7 @@ describe("keeping a student's work", () => {
   it("brings back the files of the last session, byte for byte, deletions included; a fresh start leaves them out", async () => {
     const first = await student();
     await first.start("ada");
-    const made = await shell(first, "mkdir -p /root/proj && echo hello > /root/proj/notes.txt && head -c 100000 /dev/urandom > /root/blob && rm /etc/motd && sha256sum /root/blob");
+    const made = await first.shell("mkdir -p /root/proj && echo hello > /root/proj/notes.txt && head -c 100000 /dev/urandom > /root/blob && rm /etc/motd && sha256sum /root/blob");
     const blobSum = made.trim().split(/\s+/)[0];
     expect(blobSum).toMatch(/^[0-9a-f]{64}$/);
     expect(await endAndWaitForKept(first)).toMatch(/^kept \d+ bytes until /);
@@ -69,40 +60,40 @@ describe("keeping a student's work", () => {
     expect(kept.map((k) => k.studentName)).toEqual(["ada"]);
     await back.start("ada");
     expect(back.events.find((e) => e.event === "progress")?.args[0]).toMatch(/^Your files from last time are back/);
-    expect(await shell(back, "cat /root/proj/notes.txt; sha256sum /root/blob; ls /etc/motd 2>&1")).toBe(
+    expect(await back.shell("cat /root/proj/notes.txt; sha256sum /root/blob; ls /etc/motd 2>&1")).toBe(
       `hello\n${blobSum}  /root/blob\nls: /etc/motd: No such file or directory\n`,
     );
     // The container's own files are written afresh, never kept.
-    expect(await shell(back, "cat /etc/hostname")).toMatch(/^[0-9a-f]{12}\n$/);
+    expect(await back.shell("cat /etc/hostname")).toMatch(/^[0-9a-f]{12}\n$/);
 
     // Changes on top of restored work are kept together with it.
-    await shell(back, "echo more >> /root/proj/notes.txt; rm /root/blob");
+    await back.shell("echo more >> /root/proj/notes.txt; rm /root/blob");
     await endAndWaitForKept(back);
     const third = await student(first.cookie);
     await third.start("ada");
-    expect(await shell(third, "cat /root/proj/notes.txt; ls /root/blob 2>&1")).toBe("hello\nmore\nls: /root/blob: No such file or directory\n");
+    expect(await third.shell("cat /root/proj/notes.txt; ls /root/blob 2>&1")).toBe("hello\nmore\nls: /root/blob: No such file or directory\n");
     third.socket.emit("end");
     await third.next("ended");
 
     const fresh = await student(first.cookie);
     await fresh.start("ada", { fresh: true });
-    expect(await shell(fresh, "ls /root/proj 2>&1; test -e /etc/motd && echo motd-present")).toBe("ls: /root/proj: No such file or directory\nmotd-present\n");
+    expect(await fresh.shell("ls /root/proj 2>&1; test -e /etc/motd && echo motd-present")).toBe("ls: /root/proj: No such file or directory\nmotd-present\n");
   });
 
   it("keeps another student's work apart, even in the same browser", async () => {
     const s = await student();
     await s.start("grace");
-    await shell(s, "echo mine > /root/grace.txt");
+    await s.shell("echo mine > /root/grace.txt");
     await endAndWaitForKept(s);
     const other = await student(s.cookie);
     await other.start("linus");
-    expect(await shell(other, "ls /root/grace.txt 2>&1")).toBe("ls: /root/grace.txt: No such file or directory\n");
+    expect(await other.shell("ls /root/grace.txt 2>&1")).toBe("ls: /root/grace.txt: No such file or directory\n");
   });
 
   it("keeps the work through a reset, and deletes it when the reset purges", async () => {
     const s = await student();
     await s.start("ken");
-    await shell(s, "echo kept > /root/ken.txt");
+    await s.shell("echo kept > /root/ken.txt");
     await endAndWaitForKept(s);
     await reset();
     const after = await student(s.cookie);
@@ -116,24 +107,24 @@ describe("keeping a student's work", () => {
     server = await server.restart("SIGTERM", { PLAYGROUND_KEEP_WORK_MAX: "64k" });
     const s = await student();
     await s.start("big");
-    await shell(s, "head -c 1000000 /dev/urandom > /root/big");
+    await s.shell("head -c 1000000 /dev/urandom > /root/big");
     expect(await endAndWaitForKept(s)).toMatch(/^not kept: the files take more than 65536 bytes compressed/);
     const back = await student(s.cookie);
     expect((await back.next("kept", 20_000, true))[0]).toEqual([]);
     await back.start("big");
-    expect(await shell(back, "ls /root/big 2>&1")).toBe("ls: /root/big: No such file or directory\n");
+    expect(await back.shell("ls /root/big 2>&1")).toBe("ls: /root/big: No such file or directory\n");
   });
 
   it("keeps nothing when keeping work is off", async () => {
     server = await server.restart("SIGTERM", { PLAYGROUND_KEEP_WORK_DAYS: "0" });
     const s = await student();
     await s.start("nobody");
-    await shell(s, "echo gone > /root/gone.txt");
+    await s.shell("echo gone > /root/gone.txt");
     s.socket.emit("end");
     await s.next("ended");
     const back = await student(s.cookie);
     expect((await back.next("kept", 20_000, true))[0]).toEqual([]);
     await back.start("nobody");
-    expect(await shell(back, "ls /root/gone.txt 2>&1")).toBe("ls: /root/gone.txt: No such file or directory\n");
+    expect(await back.shell("ls /root/gone.txt 2>&1")).toBe("ls: /root/gone.txt: No such file or directory\n");
   });
 });

@@ -31,8 +31,7 @@ beforeAll(async () => {
   await server.waitForLog(/^default image ready$/);
   ada = await server.student();
   info = await ada.start("ada");
-  await shell(
-    ada,
+  await ada.shell(
     [
       "mkdir -p /srv/www/dir /srv/www/cgi-bin",
       `echo '<a href="/dir/">in a dir</a> <img src="/logo.png"> hello from the container' > /srv/www/index.html`,
@@ -56,21 +55,12 @@ beforeAll(async () => {
   ].join("\n");
   const uploaded = await server.api("/api/files/upload?name=cookies", { method: "POST", body: cgi, headers: adaCookie() });
   expect(uploaded.status).toBe(200);
-  await shell(ada, "chmod +x cookies && cd /");
+  await ada.shell("chmod +x cookies && cd /");
 });
 afterAll(async () => {
   ada?.close();
   await server?.stop();
 });
-
-/** Runs a shell line in the student's session and returns what it printed between two markers. */
-async function shell(s: Student, line: string): Promise<string> {
-  const tag = Math.random().toString(36).slice(2, 8);
-  const from = s.output().length;
-  s.type(`echo "<$((1))${tag}"; ${line}; echo "${tag}$((2))>"`);
-  const m = await s.waitForOutput(new RegExp(`<1${tag}\\r?\\n([\\s\\S]*?)${tag}2>`), 20_000, from);
-  return m[1].replace(/\r/g, "");
-}
 
 /** A plain HTTP GET (no redirects followed): status, headers, body. */
 function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
@@ -238,7 +228,7 @@ describe("through the preview", () => {
 
   it("never lets the playground's cookies reach the container, and names the container as the host", async () => {
     // nc takes the request as the container's server would, and answers nothing: the browser gives up, nc ends.
-    const listening = shell(ada, "nc -l -p 8082 > /tmp/request.txt");
+    const listening = ada.shell("nc -l -p 8082 > /tmp/request.txt");
     await new Promise((r) => setTimeout(r, 500));
     await new Promise<void>((resolve) => {
       const req = http.get(`${server.previewUrl}${prefix()}/8082/seen?x=1`, { headers: { cookie: `${previewCookie}; pg_session=${ada.cookie}; mine=kept` } });
@@ -246,7 +236,7 @@ describe("through the preview", () => {
       setTimeout(() => req.destroy(), 1000);
     });
     await listening;
-    const request = (await shell(ada, "cat /tmp/request.txt")).toLowerCase();
+    const request = (await ada.shell("cat /tmp/request.txt")).toLowerCase();
     expect(request).toMatch(/^get \/seen\?x=1 http\/1\.1/);
     expect(request).toContain("cookie: mine=kept");
     expect(request).not.toContain("pg_");
