@@ -79,9 +79,10 @@ const schema = z.object({
   // What all of one student's containers (their instances) may use together; default: one container's share.
   PLAYGROUND_SESSION_MEMORY: Memory.optional(),
   PLAYGROUND_SESSION_PIDS: PidsLimit.optional(),
-  // Containers kept ready for the next students (0: none; each start then builds one).
+  // Containers one student may have at once ("+ instance"), or a room's fixed set of named ones (lessons/topologies/NAME.json).
   PLAYGROUND_MAX_INSTANCES: z.coerce.number({ message: "expected a whole number" }).int("expected a whole number").min(1).max(5).default(3),
   PLAYGROUND_TOPOLOGY: z.string().optional(),
+  // Containers kept ready for the next students (0: none; each start then builds one).
   PLAYGROUND_WARM_POOL: z.coerce.number({ message: "expected a whole number" }).int("expected a whole number").min(0).max(200).default(4),
   PLAYGROUND_GRACE_SECONDS: duration.default(5 * 60),
   PLAYGROUND_IDLE_SECONDS: duration.default(30 * 60),

@@ -100,6 +100,8 @@ export class Classroom {
     }
     this.known.add(session);
     session.lesson = lesson && new LessonProgress(lesson);
+    // Markers in the session's recording: the replay jumps to each step.
+    if (lesson) session.mark(`lesson "${lesson.title}", step 1: ${lesson.steps[0].title}`);
     await this.changed(session);
     if (lesson) void this.checkDue(session);
   }
@@ -107,6 +109,7 @@ export class Classroom {
   async open(session: Session, index: number): Promise<void> {
     const progress = await this.ensure(session);
     if (!progress?.open(index)) return;
+    session.mark(`step ${index + 1}: ${progress.lesson.steps[index].title}`);
     await this.changed(session);
     void this.checkDue(session);
   }
@@ -151,6 +154,7 @@ export class Classroom {
     if (passed && !progress.passed.has(index)) {
       this.options.log.info({ session: session.id, lesson: progress.lesson.id, step: index }, "lesson step passed");
       progress.pass(index);
+      session.mark(`✓ step ${index + 1}: ${progress.lesson.steps[index].title}`);
     }
     if (session.lesson === progress) await this.changed(session);
   }

@@ -3,7 +3,7 @@
 //                                           and network object of the playground;
 //                                           ?purge=1 also deletes the work students kept
 //   PUT  /api/admin/room    (admin token)  what new sessions get: {image?, memory?, cpus?, pids?, profile?}
-//                                           (the warm pool is rebuilt to match); GET shows it
+//                                           (the warm pool is rebuilt to match); GET (instructor or admin token) shows it
 //   GET  /api/sessions      (instructor or admin token)  the session list
 //   GET  /api/recordings    (instructor or admin token)  every recording kept, newest first
 //   GET  /api/recordings/ID.cast  (instructor or admin token, or the session's own
