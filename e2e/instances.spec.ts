@@ -4,7 +4,7 @@
 // was; ending the first ends both.
 import path from "node:path";
 import { expect, test } from "@playwright/test";
-import { run, server, startSession } from "./server.ts";
+import { run, server, startSession, waitForTerminal } from "./server.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
 const updateScreenshots = process.env.PLAYGROUND_UPDATE_SCREENSHOTS === "1";
@@ -19,6 +19,8 @@ test("a student adds an instance, and the two reach each other by name", async (
     await page.getByTestId("instance-add").click();
     await expect(page).toHaveURL(/\?instance=2$/);
     await expect(page.getByTestId("container-id")).toBeVisible({ timeout: 45_000 });
+    // Keys typed while ash starts (it asks the terminal where the cursor is) can be lost: wait for its prompt.
+    await waitForTerminal(page, /# $/m, 30_000);
     expect(await run(page, "hostname", 30_000)).toMatch(/^node2$/m);
     await expect(page.getByTestId("instance-tab-1")).toHaveText("node1");
     expect(await run(page, "ping -c 1 -W 2 node1 | grep -o '1 packets received'", 30_000)).toMatch(/1 packets received/);
