@@ -88,7 +88,7 @@ describe("a student's instances", () => {
     const limit = fs.existsSync(path.join(slot, "memory.max")) ? path.join(slot, "memory.max") : path.join(slot, "memory.limit_in_bytes");
     expect(Number(fs.readFileSync(limit, "utf8"))).toBe(300 * 1024 * 1024);
     // 200 MB held in each: either alone fits its own 256 MB, both together do not fit the session's 300 MB.
-    const hold = "(head -c 200m /dev/zero; sleep 1000) | tail >/dev/null 2>&1 &";
+    const hold = "(head -c 200m /dev/zero; sleep 1000) | tail >/dev/null 2>&1 & true";
     await a.shell(hold);
     await expect.poll(() => holders(slot), { timeout: 20_000 }).toBe(1);
     await a2.shell(hold);
