@@ -226,6 +226,8 @@ export class Engine {
   readonly events = new EventEmitter<EngineEvents>();
   private readonly running = new Map<string, RunningContainer>();
   private readonly cpuSamples = new Map<string, { usageNs: number; at: number }>();
+  /** The cgroups of containers running here, by id: the instructor's list reads them every few seconds, without asking the record each time. */
+  private readonly runningCgroups = new Map<string, Cgroup>();
   private readonly network: ContainerNetwork;
 
   private constructor(
@@ -550,8 +552,12 @@ export class Engine {
 
   /** The container's cgroup, by the name the record holds (its id, or its session's slot and its id). */
   private async cgroupOf(id: string): Promise<Cgroup> {
+    const known = this.runningCgroups.get(id);
+    if (known) return known;
     const row = await this.db.kernelObject.findFirst({ where: { containerId: id, kind: "cgroup" } });
-    return this.cgroups.open(row?.name ?? id);
+    const cgroup = this.cgroups.open(row?.name ?? id);
+    if (this.running.has(id)) this.runningCgroups.set(id, cgroup);
+    return cgroup;
   }
 
   /** The cgroup slot container `id` is in: another container of its session joins it. */
@@ -638,6 +644,7 @@ export class Engine {
       data: { state: "exited", exitCode, oomKilled, endedAt: new Date(), pid: null, ip: null },
     });
     this.cpuSamples.delete(id);
+    this.runningCgroups.delete(id);
     const savedWork = keepWork ? await this.saveWork(id, shim, keepWork) : undefined;
     // The shim may go now: with it go the container's mounts.
     shim.release();
@@ -716,12 +723,19 @@ export class Engine {
   }
 
   async stats(idOrName: string): Promise<ContainerStats> {
-    const row = await this.find(idOrName);
-    if (row.state !== "running") throw new EngineError(`container ${row.name} is not running`);
-    const stats = await (await this.cgroupOf(row.id)).stats();
+    // Asked again for a container running here (the instructor's list, every few seconds): no query of the record.
+    let id = this.running.has(idOrName) && this.cpuSamples.has(idOrName) ? idOrName : undefined;
+    let startedAt = Date.now();
+    if (!id) {
+      const row = await this.find(idOrName);
+      if (row.state !== "running") throw new EngineError(`container ${row.name} is not running`);
+      id = row.id;
+      startedAt = (row.startedAt ?? row.createdAt).getTime();
+    }
+    const stats = await (await this.cgroupOf(id)).stats();
     const now = Date.now();
-    const previous = this.cpuSamples.get(row.id) ?? { usageNs: 0, at: (row.startedAt ?? row.createdAt).getTime() };
-    this.cpuSamples.set(row.id, { usageNs: stats.cpuUsageNs, at: now });
+    const previous = this.cpuSamples.get(id) ?? { usageNs: 0, at: startedAt };
+    this.cpuSamples.set(id, { usageNs: stats.cpuUsageNs, at: now });
     const elapsedNs = Math.max(1, (now - previous.at) * 1e6);
     return {
       cpuPercent: Math.max(0, ((stats.cpuUsageNs - previous.usageNs) / elapsedNs) * 100),
@@ -809,6 +823,11 @@ export class Engine {
 
   /** The TCP ports a running container listens on, read from its network namespace on the host side. */
   async listeningPorts(idOrName: string): Promise<ListeningPort[]> {
+    const mine = this.running.get(idOrName);
+    if (mine) {
+      if (!processInContainerCgroup(mine.pid, mine.id)) throw new EngineError(`container ${mine.id} is not running`);
+      return listeningPorts(mine.pid);
+    }
     const row = await this.find(idOrName);
     if (row.state !== "running" || !row.pid || !processInContainerCgroup(row.pid, row.id)) throw new EngineError(`container ${row.name} is not running`);
     return listeningPorts(row.pid);
