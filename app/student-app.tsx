@@ -36,7 +36,7 @@ import { StartForm, type StartChoice } from "./components/start-form.tsx";
 import { StatusBar } from "./components/status-bar.tsx";
 import { TerminalView } from "./components/terminal-view.tsx";
 import { AckBatcher, splitInput } from "./lib/flow-control.ts";
-import type { OpenTerminal } from "./lib/terminal.ts";
+import { preloadTerminal, type OpenTerminal } from "./lib/terminal.ts";
 import { useTransfers } from "./lib/use-transfers.ts";
 
 type StudentSocket = Socket<StudentServerEvents, StudentClientEvents>;
@@ -170,6 +170,7 @@ export function StudentApp({ instance, onSelectInstance }: Props) {
   useEffect(() => {
     let socket: StudentSocket | undefined;
     let stopped = false;
+    preloadTerminal();
     import("socket.io-client").then(({ io }) => {
       if (stopped) return;
       const s: StudentSocket = io({ auth: { instance } });

@@ -21,13 +21,22 @@ const theme = {
   brightBlack: "#636e7b",
 };
 
+function loadXterm() {
+  return Promise.all([import("@xterm/xterm"), import("@xterm/addon-fit"), import("@xterm/addon-web-links")]);
+}
+
+/**
+ * Fetches the terminal's code ahead of need (a page that will show a
+ * terminal calls it once it is up): fetching and compiling it after the
+ * click on Start took most of the time to the prompt.
+ */
+export function preloadTerminal(): void {
+  loadXterm().catch(() => {}); // a failure shows when the terminal opens
+}
+
 /** `fit`: the terminal follows its element's size (false: its size is set by the caller, as a replay sets the recording's). */
 export async function openTerminal(element: HTMLElement, options: { readOnly: boolean; fit?: boolean }): Promise<OpenTerminal> {
-  const [{ Terminal }, { FitAddon }, { WebLinksAddon }] = await Promise.all([
-    import("@xterm/xterm"),
-    import("@xterm/addon-fit"),
-    import("@xterm/addon-web-links"),
-  ]);
+  const [{ Terminal }, { FitAddon }, { WebLinksAddon }] = await loadXterm();
   const term = new Terminal({
     cursorBlink: !options.readOnly,
     disableStdin: options.readOnly,
