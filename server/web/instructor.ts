@@ -32,6 +32,12 @@ type InstructorSocket = Socket<InstructorClientEvents, InstructorServerEvents>;
 const PUSH_EVERY_MS = 2000;
 /** A burst of changes (a reset ending 50 sessions) becomes one push. */
 const CHANGE_DEBOUNCE_MS = 100;
+/**
+ * At most two lists a second: building one reads every container's usage,
+ * and a class starting at once changes it all the time; students' starts
+ * share the event loop with it.
+ */
+const MIN_PUSH_GAP_MS = 500;
 /** Output messages an instructor's socket may have waiting before its view is skipped and later redrawn. */
 const WATCHER_MAX_QUEUED_PACKETS = 16;
 
@@ -56,12 +62,23 @@ export function instructorNamespace(
 
   let pushing: Promise<void> | undefined;
   let again = false;
+  let lastPushAt = 0;
+  let gap: NodeJS.Timeout | undefined;
   const push = () => {
     if (nsp.sockets.size === 0) return;
     if (pushing) {
       again = true;
       return;
     }
+    const wait = lastPushAt + MIN_PUSH_GAP_MS - Date.now();
+    if (wait > 0) {
+      gap ??= setTimeout(() => {
+        gap = undefined;
+        push();
+      }, wait);
+      return;
+    }
+    lastPushAt = Date.now();
     pushing = registry
       .rows()
       .then((rows) => {
@@ -101,6 +118,7 @@ export function instructorNamespace(
     stop() {
       clearInterval(timer);
       if (debounce) clearTimeout(debounce);
+      if (gap) clearTimeout(gap);
       registry.off("changed", onChange);
       notice.off("changed", onNotice);
     },
