@@ -283,7 +283,7 @@ export class Engine {
 
   /** The students' image at server start: pulled, or else (Alpine) the one the repository carries. */
   ensureDefaultImage(reference: string, onProgress?: (e: PullProgressEvent) => void): Promise<DefaultImage> {
-    return ensureDefaultImage(this.store, this.registry, reference, { onProgress });
+    return ensureDefaultImage(this.store, (ref, options) => this.pull(ref, options.onProgress), reference, { onProgress });
   }
 
   /**

@@ -148,12 +148,15 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
     const cookieHash = hashCookie(cookie);
     const requestedAt = performance.now();
     const first = instanceSpec(this.instances, 1, this.roomSpec.image);
+    // One reading of the clock: the lifetime is exactly the limit from the start the page shows.
+    const createdAt = new Date();
     const session = new Session(
       randomBytes(12).toString("base64url"),
       cookieHash,
       first.image,
       studentName || undefined,
-      new Date(Date.now() + this.limits.lifetimeMs),
+      new Date(createdAt.getTime() + this.limits.lifetimeMs),
+      createdAt,
     );
     session.size = size;
     session.instanceName = first.name;

@@ -15,6 +15,7 @@ import { loadConfig } from "../../server/config.ts";
 import { bundledAlpine } from "../../server/engine/image/bundled.ts";
 import { ensureDefaultImage } from "../../server/engine/image/default-image.ts";
 import { importRootfs } from "../../server/engine/image/import.ts";
+import { pullImage, type PullOptions } from "../../server/engine/image/pull.ts";
 import { RegistryClient } from "../../server/engine/image/registry.ts";
 import { ImageStore } from "../../server/engine/image/store.ts";
 import { makeSandbox, oneLineError, type CliResult, type Sandbox } from "../fixtures/cli.ts";
@@ -244,6 +245,8 @@ describe("hostile archives: one clear line, and nothing in the store", () => {
 });
 
 describe("the bundled Alpine, when the default image cannot be pulled", () => {
+  const pullFrom = (store: ImageStore, client: RegistryClient) => (reference: string, options: PullOptions) => pullImage(store, client, reference, options);
+
   async function closedPort(): Promise<number> {
     return new Promise<number>((resolve) => {
       const server = net.createServer().listen(0, "127.0.0.1", () => {
@@ -258,7 +261,7 @@ describe("the bundled Alpine, when the default image cannot be pulled", () => {
     const config = loadConfig(pg.sandbox.env({ ...pg.settings, PLAYGROUND_REGISTRY_MIRROR: dead }));
     const store = await ImageStore.open(config);
     const client = new RegistryClient({ mirror: config.registryMirror, insecureRegistries: config.insecureRegistries });
-    const result = await ensureDefaultImage(store, client, "alpine:latest");
+    const result = await ensureDefaultImage(store, pullFrom(store, client), "alpine:latest");
     const bundled = bundledAlpine("amd64");
     expect(result.source).toBe(`bundled ${bundled.relative}`);
     expect(result.sha256).toBe(bundled.sha256);
@@ -270,7 +273,7 @@ describe("the bundled Alpine, when the default image cannot be pulled", () => {
     expectSuccess(run);
     expect(run.stdout).toBe(`${ALPINE_VERSION}\n`);
     // A later start that still reaches no registry keeps using it.
-    expect((await ensureDefaultImage(store, client, "alpine:latest")).source).toBe(`bundled ${bundled.relative}`);
+    expect((await ensureDefaultImage(store, pullFrom(store, client), "alpine:latest")).source).toBe(`bundled ${bundled.relative}`);
   });
 
   test("a registry answers: the pull is used", async () => {
@@ -278,7 +281,7 @@ describe("the bundled Alpine, when the default image cannot be pulled", () => {
     const config = loadConfig(s.env({ PLAYGROUND_REGISTRY_MIRROR: `http://${registry}` }));
     const store = await ImageStore.open(config);
     const client = new RegistryClient({ mirror: config.registryMirror, insecureRegistries: config.insecureRegistries });
-    const result = await ensureDefaultImage(store, client, "alpine:latest");
+    const result = await ensureDefaultImage(store, pullFrom(store, client), "alpine:latest");
     expect(result.source).toBe("registry docker.io/library/alpine:latest");
     expect(result.pullError).toBeUndefined();
     expect(result.sha256).toBeUndefined();
@@ -290,7 +293,7 @@ describe("the bundled Alpine, when the default image cannot be pulled", () => {
     const config = loadConfig(s.env({ PLAYGROUND_REGISTRY_MIRROR: `http://127.0.0.1:${await closedPort()}` }));
     const store = await ImageStore.open(config);
     const client = new RegistryClient({ mirror: config.registryMirror, insecureRegistries: config.insecureRegistries });
-    await expect(ensureDefaultImage(store, client, "debian:bookworm")).rejects.toThrow(/cannot reach/);
+    await expect(ensureDefaultImage(store, pullFrom(store, client), "debian:bookworm")).rejects.toThrow(/cannot reach/);
     expect(storeContents(s.dataDir)).toEqual(EMPTY_STORE);
   });
 });

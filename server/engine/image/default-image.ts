@@ -3,13 +3,13 @@
 // so that a playground started on a machine with no network still gives every
 // student a shell. The fallback is imported under the default image's own name
 // (alpine:latest, say), so that sessions find it with a plain store lookup.
+// The pull is the caller's (the engine's, which counts pulls for the metrics).
 import { ImageError } from "./errors.ts";
 import { importRootfs } from "./import.ts";
 import { hostPlatform } from "./manifest.ts";
-import { pullImage, storedImage, type PullOptions } from "./pull.ts";
+import { storedImage, type PullOptions } from "./pull.ts";
 import { DOCKER_HUB, formatReference, parseReference } from "./reference.ts";
 import { bundledAlpine, isBundledArchitecture } from "./bundled.ts";
-import type { RegistryClient } from "./registry.ts";
 import type { ImageStore } from "./store.ts";
 import type { ImageRecord } from "./types.ts";
 
@@ -23,15 +23,18 @@ export interface DefaultImage {
   pullError?: string;
 }
 
+/** Fetches an image from a registry into the store. */
+export type Pull = (reference: string, options: PullOptions) => Promise<ImageRecord>;
+
 export async function ensureDefaultImage(
   store: ImageStore,
-  client: RegistryClient,
+  pull: Pull,
   reference: string,
   options: PullOptions = {},
 ): Promise<DefaultImage> {
   let pullFailure: unknown;
   try {
-    const record = await pullImage(store, client, reference, options);
+    const record = await pull(reference, options);
     return { record, source: record.source ?? `registry ${record.name}` };
   } catch (error) {
     pullFailure = error;
