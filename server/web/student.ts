@@ -177,7 +177,7 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
       // Another container of a student already in the room: no join code, the first instance's share of the host.
       const first = registry.forCookie(secret);
       if (!first) return socket.emit("failure", "your session has ended: start it again in the first tab");
-      starting = registry.startInstance(first, instance, client).then(adopt, refused);
+      starting = registry.startInstance(first, instance, client).then(took, refused);
       return;
     }
     // Wrong codes use up the address's guesses; once they are gone, even the right code waits (a class typing it right uses none).
@@ -189,9 +189,10 @@ function connect(socket: StudentSocket, registry: SessionRegistry, log: Logger, 
       return socket.emit("failure", parsed.data.code ? "that join code is not this room's: ask your instructor" : "this room needs a join code: ask your instructor");
     }
     if (!door.starts.take(address)) return socket.emit("failure", "too many sessions were started from your network just now: please try again in a minute");
-    starting = registry.start(secret, parsed.data.name, client, size, parsed.data.fresh ?? false).then(adopt, refused);
+    starting = registry.start(secret, parsed.data.name, client, size, parsed.data.fresh ?? false).then(took, refused);
   });
-  const adopt = (s: Session) => {
+  // The start went through: this page follows that session.
+  const took = (s: Session) => {
     session = s;
     return s;
   };
