@@ -3,6 +3,7 @@
 // (a fork bomb stops at pids.max) and the writable layer's size (ENOSPC).
 // Each runs inside a container with small limits, so the host never feels it.
 import fs from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -93,7 +94,9 @@ describe("limits", () => {
     expect(result.code, result.stderr).toBe(0);
     const atLimit = Number(/most processes seen: (\d+)/.exec(result.stdout)?.[1]);
     expect(atLimit).toBeGreaterThanOrEqual(60); // it really did fill the group...
-    expect(atLimit).toBeLessThanOrEqual(64); // ...and the kernel held it there
+    // ...and the kernel held it there. A fork is charged before it is checked and given back when refused,
+    // so pids.current can read past pids.max by one for each fork in flight: at most one per CPU.
+    expect(atLimit).toBeLessThanOrEqual(64 + os.cpus().length);
     expect(result.stdout).toContain("still works\n");
   });
 
