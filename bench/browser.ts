@@ -13,6 +13,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { chromium, type Browser } from "@playwright/test";
 import playwrightConfig from "../playwright.config.ts";
+import { newest } from "../tests/fixtures/newest.ts";
 import { JOIN_CODE } from "../tests/fixtures/web-server.ts";
 import { openClassroom, type Classroom } from "./classroom.ts";
 import { logger, machineLoad, ms, percentile, sampleCount, table } from "./report.ts";
@@ -20,18 +21,6 @@ import { logger, machineLoad, ms, percentile, sampleCount, table } from "./repor
 const log = logger("browser");
 const ROOT = path.resolve(import.meta.dirname, "..");
 const POOL = 4;
-
-/** Newest modification time under `target` (0 if missing). */
-function newest(target: string): number {
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(target);
-  } catch {
-    return 0;
-  }
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  return Math.max(stat.mtimeMs, ...fs.readdirSync(target).map((entry) => newest(path.join(target, entry))));
-}
 
 /** The production build (out/, a static export), made as `npm start` makes it when it is missing or older than what the pages are built from. */
 function ensurePagesBuilt(): void {

@@ -12,25 +12,12 @@ import fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { pushTestImages } from "../tests/fixtures/images.ts";
+import { newest } from "../tests/fixtures/newest.ts";
 import { freePort, startRegistry, type TestRegistry } from "../tests/fixtures/registry.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
 const SERVER_START_TIMEOUT_MS = 120_000;
 const SERVER_STOP_TIMEOUT_MS = 60_000;
-
-/** Newest modification time of a file or of anything under a directory (0 if missing). */
-function newest(target: string): number {
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(target);
-  } catch {
-    return 0;
-  }
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  let latest = stat.mtimeMs;
-  for (const entry of fs.readdirSync(target)) latest = Math.max(latest, newest(path.join(target, entry)));
-  return latest;
-}
 
 /**
  * The browser tests' build of the pages, in a directory of its own (.next-e2e):

@@ -14,7 +14,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { hostnameProblem } from "../common/validation.ts";
-import { parseReference } from "../engine/image/reference.ts";
+import { isImageReference } from "../engine/image/reference.ts";
 import { LESSON_ID } from "./format.ts";
 
 export interface Topology {
@@ -34,7 +34,7 @@ const Schema = z
         z
           .object({
             name: z.string().refine((n) => !hostnameProblem(n) && !n.includes("."), "a host name: letters, digits and dashes"),
-            image: z.string().refine(isReference, "an image reference such as alpine:latest"),
+            image: z.string().refine(isImageReference, "an image reference such as alpine:latest"),
           })
           .strict(),
       )
@@ -43,15 +43,6 @@ const Schema = z
   })
   .strict()
   .refine((t) => new Set(t.instances.map((i) => i.name)).size === t.instances.length, "instance names must differ");
-
-function isReference(text: string): boolean {
-  try {
-    parseReference(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The topology `id` from the first folder that has it; a clear error when none does or it is not valid. */
 export async function loadTopology(dirs: string[], id: string): Promise<Topology> {

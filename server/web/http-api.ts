@@ -33,7 +33,7 @@ import { HttpError, readJsonBody, sendJson } from "./http-json.ts";
 import { bearerToken, roleOf, tokenMatches, type Role, type Tokens } from "./tokens.ts";
 import { firstIssue } from "../common/validation.ts";
 import { Cpus, Memory, PidsLimit } from "../common/limits.ts";
-import { parseReference } from "../engine/image/reference.ts";
+import { isImageReference } from "../engine/image/reference.ts";
 import { SessionId } from "../common/protocol.ts";
 
 /** No route takes more than a small JSON object. */
@@ -48,22 +48,13 @@ const ResetRequest = z.object({}).strict().optional();
 /** A change to the room: each field optional, each checked as its setting is. */
 const RoomChange = z
   .object({
-    image: z.string().min(1).max(255).refine(isReference, "not an image reference (such as alpine:3.20)").optional(),
+    image: z.string().min(1).max(255).refine(isImageReference, "not an image reference (such as alpine:3.20)").optional(),
     memory: Memory.optional(),
     cpus: Cpus.optional(),
     pids: PidsLimit.optional(),
     profile: z.enum(["default", "nested"]).optional(),
   })
   .strict();
-
-function isReference(text: string): boolean {
-  try {
-    parseReference(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export const RESET_REASON = "the playground was reset by its administrator";
 

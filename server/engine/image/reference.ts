@@ -126,3 +126,13 @@ function printable(text: string): string {
   const clean = text.replace(/[\x00-\x1f\x7f]/g, "?");
   return clean.length > 300 ? `${clean.slice(0, 300)}…` : clean;
 }
+
+/** Whether `text` is an image reference parseReference accepts (for validating settings and requests). */
+export function isImageReference(text: string): boolean {
+  try {
+    parseReference(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
