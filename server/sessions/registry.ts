@@ -506,6 +506,8 @@ export class SessionRegistry extends EventEmitter<RegistryEvents> {
     for (const first of this.live().filter((s) => s.children.size > 0)) {
       try {
         for (const s of first.family()) s.lanIp = await (s === first ? this.joinLan(first) : s.container!.joinSessionNetwork(s.instance));
+        // A server killed between an instance's start and its names' writing left /etc/hosts behind: write them again.
+        await publishNames(first.family(), this.log);
       } catch (error) {
         this.log.warn({ session: first.id, err: String(error) }, "could not find the instances' private network again");
       }
